@@ -1,0 +1,178 @@
+"""The application factory: configuration, lifespan, middleware, routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from redis.asyncio import Redis
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from asset_anchor import __version__
+from asset_anchor.db import create_engine, create_sessionmaker
+from asset_anchor.errors import (
+    PROBLEM_JSON,
+    AppError,
+    MethodNotAllowed,
+    NotFound,
+    RequestValidationFailed,
+    problem_body,
+)
+from asset_anchor.health.endpoints import router as health_router
+from asset_anchor.logging import configure_error_reporting, configure_logging, get_logger
+from asset_anchor.middleware import RequestContextMiddleware
+from asset_anchor.settings import Settings, get_settings
+
+log = get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def create_redis(settings: Settings) -> Redis:
+    """The API's shared Redis client: short timeouts, no retries hiding outages."""
+    return Redis.from_url(
+        settings.require_redis_url(),
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
+        health_check_interval=30,
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Own the engine and the Redis pool for the life of the process.
+
+    Neither connects here: the API starts while a dependency is down, reports
+    it on ``/health`` and recovers when it returns.
+    """
+    settings: Settings = app.state.settings
+    engine = create_engine(settings, application_name="asset-anchor-api")
+    redis = create_redis(settings)
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.redis = redis
+    log.info("app.started", environment=settings.environment, version=__version__)
+    try:
+        yield
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+        log.info("app.stopped")
+
+
+def _operation_id(route: APIRoute) -> str:
+    """``<tag>_<action>``: the generated client's function names."""
+    return f"{route.tags[0]}_{route.name}" if route.tags else route.name
+
+
+def _problem(request: Request, error: AppError) -> JSONResponse:
+    body = problem_body(
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        extra=error.extra,
+    )
+    return JSONResponse(
+        body, status_code=error.status, headers=error.headers, media_type=PROBLEM_JSON
+    )
+
+
+async def _on_app_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AppError)
+    return _problem(request, error)
+
+
+async def _on_http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    known: AppError
+    if error.status_code == 404:
+        known = NotFound(f"No resource at {request.url.path}.")
+    elif error.status_code == 405:
+        known = MethodNotAllowed(f"{request.method} is not allowed here.")
+    else:
+        phrase = HTTPStatus(error.status_code).phrase
+        return JSONResponse(
+            problem_body(
+                status=error.status_code,
+                code=phrase.lower().replace(" ", "_").replace("-", "_"),
+                title=phrase,
+                detail=str(error.detail),
+                instance=request.url.path,
+                request_id=getattr(request.state, "request_id", None),
+            ),
+            status_code=error.status_code,
+            headers=error.headers,
+            media_type=PROBLEM_JSON,
+        )
+    response = _problem(request, known)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def _on_validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    # The offending input is not echoed back: it may be a password.
+    errors: list[dict[str, Any]] = [
+        {
+            "loc": list(item.get("loc", ())),
+            "message": item.get("msg", "invalid"),
+            "type": item.get("type", "value_error"),
+        }
+        for item in error.errors()
+    ]
+    return _problem(
+        request,
+        RequestValidationFailed(
+            "One or more fields are invalid; see errors.", errors=errors
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. ``uvicorn --factory asset_anchor.app:create_app`` calls this."""
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.resolved_log_format)
+    configure_error_reporting(settings, component="api", release=__version__)
+
+    app = FastAPI(
+        title="Asset Anchor API",
+        version=__version__,
+        summary="Property management: portfolios, leases, rent, maintenance.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+
+    app.add_exception_handler(AppError, _on_app_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        hsts=settings.is_production,
+    )
+
+    app.include_router(health_router)
+    return app

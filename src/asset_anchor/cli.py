@@ -1,0 +1,223 @@
+"""``asset-anchor``: the one entry point for operators and developers.
+
+    asset-anchor serve            the API (uvicorn on 0.0.0.0:$PORT)
+    asset-anchor worker           the background worker (arq)
+    asset-anchor worker --check   exit 0 if a worker reported in recently
+    asset-anchor migrate          upgrade the database to the newest schema
+    asset-anchor dev              everything on this machine, embedded servers
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from asset_anchor import __version__
+from asset_anchor.settings import ConfigurationError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"asset-anchor: {message}\n")
+    return EXIT_CONFIG
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+    settings.require_database_url()
+    settings.require_redis_url()
+    uvicorn.run(
+        "asset_anchor.app:create_app",
+        factory=True,
+        host=args.host,
+        port=settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.worker_shutdown_grace_seconds,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from asset_anchor.logging import configure_error_reporting, configure_logging
+    from asset_anchor.worker import check_worker_health, run_worker
+
+    settings = _settings()
+    settings.require_database_url()
+    settings.require_redis_url()
+    configure_logging(level=settings.log_level, fmt=settings.resolved_log_format)
+    if args.check:
+        return 0 if asyncio.run(check_worker_health(settings)) else 1
+    configure_error_reporting(settings, component="worker", release=__version__)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from asset_anchor import migrations
+
+    settings = _settings()
+    migrations.upgrade(settings.require_database_url(), args.revision)
+    return 0
+
+
+def _dev_jwt_secret(data_dir: Path) -> str:
+    """A development signing key that survives restarts of ``dev``."""
+    path = data_dir / "jwt_secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@contextmanager
+def _embedded_services(data_dir: Path) -> Generator[None, None, None]:
+    """Start the embedded servers for whichever URLs the environment lacks."""
+    from asset_anchor.embedded import start_postgres, start_redis
+
+    stops: list[Callable[[], None]] = []
+    try:
+        if not os.environ.get("DATABASE_URL"):
+            postgres = start_postgres(data_dir, "asset_anchor")
+            stops.append(postgres.stop)
+            os.environ["DATABASE_URL"] = postgres.url
+        if not os.environ.get("REDIS_URL"):
+            redis = start_redis(data_dir)
+            stops.append(redis.stop)
+            os.environ["REDIS_URL"] = redis.url
+        yield
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from asset_anchor import migrations
+    from asset_anchor.embedded import EmbeddedUnavailable
+
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("ENVIRONMENT", "development")
+    os.environ.setdefault("JWT_SECRET", _dev_jwt_secret(data_dir))
+    os.environ.setdefault("EMAIL_FILE_DIR", str(data_dir / "mail"))
+    try:
+        with _embedded_services(data_dir):
+            settings = _settings()
+            migrations.upgrade(settings.require_database_url())
+            asyncio.run(_serve_dev(settings, args.host))
+    except EmbeddedUnavailable as error:
+        return _fail(str(error))
+    return 0
+
+
+async def _serve_dev(settings: Settings, host: str) -> None:
+    """The API and the worker in one process, stopped together by Ctrl-C."""
+    import uvicorn
+
+    from asset_anchor.app import create_app
+    from asset_anchor.worker import WorkerSupervisor
+
+    class DevServer(uvicorn.Server):
+        """Stops on SIGINT/SIGTERM without re-raising them afterwards.
+
+        uvicorn re-raises a captured signal once it has shut down, which would
+        kill this process before the worker and embedded servers stop.
+        """
+
+        @contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self.handle_exit, signum, None)
+            try:
+                yield
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
+
+    app = create_app(settings)
+    server = DevServer(
+        uvicorn.Config(
+            app, host=host, port=settings.port, log_config=None, access_log=False
+        )
+    )
+    supervisor = WorkerSupervisor(settings)
+    worker = asyncio.create_task(supervisor.run())
+    base = f"http://{host}:{settings.port}"
+    sys.stdout.write(
+        f"\nAsset Anchor {__version__} (development)\n"
+        f"  API docs: {base}/docs\n  Health:   {base}/health\n"
+        "  Stop with Ctrl-C.\n\n"
+    )
+    sys.stdout.flush()
+    try:
+        await server.serve()
+    finally:
+        supervisor.request_stop()
+        await worker
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asset-anchor", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's port
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="uvicorn worker processes (default: WEB_CONCURRENCY or 1)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the background worker")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a worker has reported in recently, else 1",
+    )
+    worker.set_defaults(handler=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database schema")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    dev = commands.add_parser("dev", help="API and worker on embedded servers")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--data-dir", default=".data")
+    dev.set_defaults(handler=cmd_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except ConfigurationError as error:
+        lines = "\n".join(f"  - {problem}" for problem in error.problems)
+        return _fail(f"refusing to start, the configuration is not usable:\n{lines}")
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""The database: URL handling, the engine, sessions and the declarative base.
+
+Sessions commit in exactly two places: the request's session dependency (before
+the response is sent) and the worker's job wrapper. Services only flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from asset_anchor.errors import AppError, DatabaseTimeout, DatabaseUnavailable
+from asset_anchor.settings import ConfigurationError, Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
+_SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+# libpq query parameters that we translate or pass through; anything else is a
+# configuration mistake better reported at start than as a TypeError later.
+_KNOWN_QUERY = {"sslmode", "ssl", "host", "port", "application_name", "connect_timeout"}
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where the database is, in the two forms our drivers want."""
+
+    sqlalchemy_url: URL
+    """``postgresql+asyncpg://…`` without libpq-only parameters."""
+    asyncpg_dsn: str
+    """``postgresql://…`` as asyncpg's own ``connect`` understands it."""
+    connect_args: dict[str, Any]
+
+
+def parse_database_url(raw: str) -> DatabaseTarget:
+    """Accept the URL forms hosting platforms hand out and pick asyncpg.
+
+    ``postgres://`` and ``postgresql://`` become ``postgresql+asyncpg://``;
+    ``sslmode=require`` (which asyncpg refuses as a keyword through SQLAlchemy)
+    becomes asyncpg's ``ssl`` argument.
+    """
+    try:
+        url = make_url(raw.strip())
+    except sa_exc.ArgumentError as error:
+        raise ConfigurationError(["DATABASE_URL is not a valid URL"]) from error
+    if url.drivername not in _SCHEMES:
+        raise ConfigurationError(
+            [f"DATABASE_URL must be a PostgreSQL URL, not {url.drivername}://"]
+        )
+    unknown = set(url.query) - _KNOWN_QUERY
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise ConfigurationError([f"DATABASE_URL has unsupported parameters: {names}"])
+
+    query = dict(url.query)
+    connect_args: dict[str, Any] = {}
+    mode = query.pop("sslmode", None) or query.pop("ssl", None)
+    if mode is not None:
+        if not isinstance(mode, str) or mode not in _SSL_MODES:
+            raise ConfigurationError([f"DATABASE_URL has an unknown sslmode {mode!r}"])
+        connect_args["ssl"] = mode
+    application_name = query.pop("application_name", None)
+    if isinstance(application_name, str):
+        connect_args["server_settings"] = {"application_name": application_name}
+    query.pop("connect_timeout", None)
+
+    sqlalchemy_url = url.set(drivername="postgresql+asyncpg", query=query)
+    asyncpg_url = url.set(drivername="postgresql")
+    return DatabaseTarget(
+        sqlalchemy_url=sqlalchemy_url,
+        asyncpg_dsn=asyncpg_url.render_as_string(hide_password=False),
+        connect_args=connect_args,
+    )
+
+
+def create_engine(
+    settings: Settings, *, application_name: str = "asset-anchor"
+) -> AsyncEngine:
+    """An engine whose pool and statements fail fast instead of piling up."""
+    target = parse_database_url(settings.require_database_url())
+    server_settings = {
+        "application_name": application_name,
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "idle_in_transaction_session_timeout": str(
+            settings.db_statement_timeout_ms * 6
+        ),
+        "timezone": "UTC",
+        **target.connect_args.get("server_settings", {}),
+    }
+    connect_args = {
+        **target.connect_args,
+        "timeout": settings.db_connect_timeout_seconds,
+        "server_settings": server_settings,
+    }
+    return create_async_engine(
+        target.sqlalchemy_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commit before the response, else roll back.
+
+    Declared with ``scope="function"`` so that the commit runs when the route
+    returns and before FastAPI sends the response: a commit that fails becomes
+    an error response, never a 200 for work that was not saved.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def classify_database_error(error: BaseException) -> AppError | None:
+    """Turn a failure of the database itself into a 503; leave bugs alone."""
+    cause: BaseException | None = error
+    if isinstance(error, sa_exc.DBAPIError):
+        cause = error.orig.__cause__ or error.orig if error.orig else error
+    if isinstance(error, sa_exc.TimeoutError):
+        return DatabaseUnavailable("No database connection became free in time.")
+    if isinstance(cause, asyncpg.QueryCanceledError) or isinstance(
+        error, asyncio.TimeoutError | TimeoutError
+    ):
+        return DatabaseTimeout()
+    if isinstance(
+        cause,
+        ConnectionError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.InterfaceError
+        | ssl.SSLError,
+    ) or (
+        isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+    ):
+        return DatabaseUnavailable()
+    if isinstance(error, OSError) and error.errno is not None:
+        return DatabaseUnavailable()
+    return None

@@ -1,0 +1,33 @@
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request, Response
+
+from asset_anchor.health.schemas import HealthOut, LiveOut
+from asset_anchor.health.service import check_health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    name="get",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "The database is down."}},
+)
+async def health(request: Request, response: Response) -> HealthOut:
+    """Report whether the API and its dependencies are up.
+
+    200 when the database answers (``status`` is ``degraded`` while Redis is
+    down); 503 when the database does not. Each probe gives up after
+    ``HEALTH_PROBE_TIMEOUT_SECONDS`` (2 s by default).
+    """
+    report = await check_health(request.app.state.settings)
+    if report.status == "unhealthy":
+        response.status_code = 503
+    return HealthOut(**asdict(report))
+
+
+@router.get("/health/live", name="live", response_model=LiveOut)
+async def live() -> LiveOut:
+    """Answer 200 whenever the process serves requests; touches no dependency."""
+    return LiveOut(status="alive")

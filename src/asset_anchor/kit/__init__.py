@@ -1,0 +1,1 @@
+"""Small shared primitives: time, money, identifiers. Imports nothing of ours."""

@@ -1,0 +1,39 @@
+"""The declarative base and the column conventions every model shares."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from asset_anchor.db import metadata
+
+
+class Base(DeclarativeBase):
+    """Typed models; timestamps are always ``timestamptz``.
+
+    Relationships are declared with ``lazy="raise"``: a query that needs related
+    rows loads them explicitly (``selectinload``), so no hidden query runs in
+    async code.
+    """
+
+    metadata = metadata
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class UUIDPrimaryKey:
+    """A random UUID primary key, made by the application."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class CreatedAt:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Timestamps(CreatedAt):
+    updated_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), onupdate=func.now()
+    )

@@ -1,0 +1,162 @@
+"""Test fixtures: a real PostgreSQL and a real Redis, isolated per run and test.
+
+- ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` name the servers; without them the
+  embedded servers start under ``.data/test/``.
+- Each run creates its own database (``aa_test_<run>``), migrated to head by
+  Alembic exactly as production is, and drops it at the end.
+- Each run prefixes its Redis keys and queue with ``aa-test-<run>:`` and deletes
+  only those keys at the end; a shared Redis is never flushed.
+- Each test runs inside a transaction that is rolled back (``db``); tests that
+  need real commits use ``committed_sessionmaker`` and clean up after
+  themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from asset_anchor import migrations
+from asset_anchor.app import create_app, lifespan
+from asset_anchor.db import create_engine, create_sessionmaker, get_session
+from asset_anchor.settings import Settings
+from tests.support.servers import (
+    call_in_thread,
+    create_database,
+    drop_database,
+    run_in_thread,
+)
+
+RUN_ID = secrets.token_hex(4)
+DATABASE_NAME = f"aa_test_{RUN_ID}"
+REDIS_PREFIX = f"aa-test-{RUN_ID}:"
+EMBEDDED_DIR = Path(__file__).resolve().parents[1] / ".data" / "test"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A URL of the PostgreSQL server (any database on it)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from asset_anchor.embedded import start_postgres
+
+    embedded = start_postgres(EMBEDDED_DIR, "postgres")
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from asset_anchor.embedded import start_redis
+
+    embedded = start_redis(EMBEDDED_DIR)
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """This run's own database, migrated to head."""
+    url = run_in_thread(create_database(postgres_server_url, DATABASE_NAME))
+    call_in_thread(migrations.upgrade, url)
+    yield url
+    run_in_thread(drop_database(postgres_server_url, DATABASE_NAME))
+
+
+def make_settings(database_url: str, redis_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "redis_key_prefix": REDIS_PREFIX,
+        "jwt_secret": "test-only-signing-key-that-is-long-enough",
+        "cors_origins": ["https://app.example.test"],
+        "worker_shutdown_grace_seconds": 5,
+        "log_format": "console",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    return make_settings(database_url, redis_url)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+def committed_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose commits are real (the test cleans up what it made)."""
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture(scope="session")
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"{REDIS_PREFIX}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The API with its lifespan run and requests bound to the test transaction."""
+    app = create_app(settings)
+    async with lifespan(app):
+
+        async def test_session() -> AsyncIterator[AsyncSession]:
+            yield db
+            await db.flush()
+
+        app.dependency_overrides[get_session] = test_session
+        yield app
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as client:
+        yield client
