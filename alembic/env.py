@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging.config
 
+from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import context
 from asset_anchor.db import parse_database_url
 from asset_anchor.models import Base
 from asset_anchor.settings import Settings

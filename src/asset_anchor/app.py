@@ -26,7 +26,11 @@ from asset_anchor.errors import (
     problem_body,
 )
 from asset_anchor.health.endpoints import router as health_router
-from asset_anchor.logging import configure_error_reporting, configure_logging, get_logger
+from asset_anchor.logging import (
+    configure_error_reporting,
+    configure_logging,
+    get_logger,
+)
 from asset_anchor.middleware import RequestContextMiddleware
 from asset_anchor.settings import Settings, get_settings
 
@@ -37,12 +41,13 @@ API_PREFIX = "/api/v1"
 
 def create_redis(settings: Settings) -> Redis:
     """The API's shared Redis client: short timeouts, no retries hiding outages."""
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         settings.require_redis_url(),
         socket_connect_timeout=settings.redis_timeout_seconds,
         socket_timeout=settings.redis_timeout_seconds,
         health_check_interval=30,
     )
+    return client
 
 
 @asynccontextmanager
@@ -164,7 +169,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-Request-ID",
+        ],
         expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,
     )

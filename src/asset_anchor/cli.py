@@ -1,10 +1,10 @@
 """``asset-anchor``: the one entry point for operators and developers.
 
-    asset-anchor serve            the API (uvicorn on 0.0.0.0:$PORT)
-    asset-anchor worker           the background worker (arq)
-    asset-anchor worker --check   exit 0 if a worker reported in recently
-    asset-anchor migrate          upgrade the database to the newest schema
-    asset-anchor dev              everything on this machine, embedded servers
+asset-anchor serve            the API (uvicorn on 0.0.0.0:$PORT)
+asset-anchor worker           the background worker (arq)
+asset-anchor worker --check   exit 0 if a worker reported in recently
+asset-anchor migrate          upgrade the database to the newest schema
+asset-anchor dev              everything on this machine, embedded servers
 """
 
 from __future__ import annotations

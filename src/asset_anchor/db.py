@@ -168,9 +168,7 @@ def classify_database_error(error: BaseException) -> AppError | None:
         | asyncpg.CannotConnectNowError
         | asyncpg.InterfaceError
         | ssl.SSLError,
-    ) or (
-        isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
-    ):
+    ) or (isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated):
         return DatabaseUnavailable()
     if isinstance(error, OSError) and error.errno is not None:
         return DatabaseUnavailable()

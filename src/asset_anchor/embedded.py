@@ -52,8 +52,13 @@ def start_postgres(data_dir: Path, database: str) -> EmbeddedPostgres:
             "pgserver is not installed; run `make run` (or `uv sync`) to get it"
         ) from error
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        data_dir / "postgres", cleanup_mode="stop"
+    )
+    # The name matched _DATABASE_NAME above, so it is safe to place in SQL.
+    exists = server.psql(
+        f"SELECT 1 FROM pg_database WHERE datname = '{database}';"  # noqa: S608
+    )
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     url = server.get_uri(database)

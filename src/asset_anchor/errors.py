@@ -158,7 +158,12 @@ def problem_body(
 def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the errors an operation can answer."""
     by_status: dict[int, list[type[AppError]]] = {}
-    for error in (*errors, RequestValidationFailed, InternalError):
+    declared: tuple[type[AppError], ...] = (
+        *errors,
+        RequestValidationFailed,
+        InternalError,
+    )
+    for error in declared:
         by_status.setdefault(error.status, []).append(error)
     responses: dict[int | str, dict[str, Any]] = {}
     for status, group in sorted(by_status.items()):

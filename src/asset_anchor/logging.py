@@ -20,12 +20,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from asset_anchor.settings import Settings
 
-_context: ContextVar[Mapping[str, object]] = ContextVar("log_context", default={})
+_context: ContextVar[Mapping[str, object]] = ContextVar(
+    "log_context", default=MappingProxyType({})
+)
 
 # Keys of a LogRecord that are the standard library's own, not event fields.
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {

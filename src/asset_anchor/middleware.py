@@ -166,7 +166,10 @@ class RequestContextMiddleware:
     def _response_headers(
         self, path: str, request_id: str
     ) -> list[tuple[bytes, bytes]]:
-        headers = [(REQUEST_ID_HEADER.encode(), request_id.encode()), *_BASE_SECURITY_HEADERS]
+        headers = [
+            (REQUEST_ID_HEADER.encode(), request_id.encode()),
+            *_BASE_SECURITY_HEADERS,
+        ]
         if not path.startswith(_DOCS_PATHS):
             headers.append(_API_CSP)
             headers.append((b"cache-control", b"no-store"))
@@ -185,7 +188,10 @@ class RequestContextMiddleware:
         else:
             known = classify_database_error(error)
         if known is None:
-            log.exception("http.unhandled_error", error_type=type(error).__name__)
+            # Called from the except block in _http, so the traceback is current.
+            log.exception(  # noqa: LOG004
+                "http.unhandled_error", error_type=type(error).__name__
+            )
             known = InternalError(
                 "An unexpected error occurred. Quote the request id when reporting it."
             )
@@ -216,5 +222,7 @@ async def send_problem(
         (b"content-length", str(len(payload)).encode()),
         *((key.lower().encode(), value.encode()) for key, value in headers),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": raw_headers}
+    )
     await send({"type": "http.response.body", "body": payload})

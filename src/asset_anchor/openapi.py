@@ -1,6 +1,6 @@
 """Write the OpenAPI document the front end's client is generated from.
 
-    python -m asset_anchor.openapi docs/openapi.json
+python -m asset_anchor.openapi docs/openapi.json
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ def build_document() -> dict[str, Any]:
     """The document as served, independent of the environment it runs in."""
     settings = Settings(
         environment="test",
-        database_url="postgresql://unused@localhost/unused",  # type: ignore[arg-type]
-        redis_url="redis://localhost:6379/0",  # type: ignore[arg-type]
+        database_url="postgresql://unused@localhost/unused",
+        redis_url="redis://localhost:6379/0",
     )
     return create_app(settings).openapi()
 

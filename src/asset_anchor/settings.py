@@ -12,7 +12,7 @@ import secrets
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     worker_restart_max_delay_seconds: float = Field(default=30.0, gt=0, le=600)
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 30)
 
+    _ephemeral_jwt_secret: str = PrivateAttr(
+        default_factory=lambda: secrets.token_hex(32)
+    )
+
     _split_cors = field_validator("cors_origins", mode="before")(_split_list)
 
     @field_validator("frontend_url")
@@ -175,12 +179,11 @@ class Settings(BaseSettings):
         a restart of a development server; ``asset-anchor dev`` keeps one under
         ``.data/`` for that reason.
         """
-        if self.jwt_secret is None:
-            if self.is_production:
-                raise ConfigurationError(["JWT_SECRET is not set"])
-            object.__setattr__(self, "jwt_secret", SecretStr(secrets.token_hex(32)))
-        assert self.jwt_secret is not None
-        return self.jwt_secret.get_secret_value()
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.is_production:
+            raise ConfigurationError(["JWT_SECRET is not set"])
+        return self._ephemeral_jwt_secret
 
     def production_problems(self) -> list[str]:
         """Every reason this configuration must not serve production traffic."""

@@ -140,10 +140,8 @@ class WorkerSupervisor:
             pause = random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not a secret
             log.warning("worker.restarting", in_seconds=round(pause, 2))
             self.restarts += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_requested.wait(), timeout=pause)
-            except TimeoutError:
-                pass
             delay = min(delay * 2, self.settings.worker_restart_max_delay_seconds)
 
     async def _run_once(self) -> bool:

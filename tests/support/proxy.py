@@ -25,8 +25,13 @@ def free_port() -> int:
 
 
 class TcpProxy:
-    def __init__(self, *, host: str | None = None, port: int | None = None,
-                 unix_path: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        unix_path: str | None = None,
+    ) -> None:
         self.target_host = host
         self.target_port = port
         self.target_unix = unix_path

@@ -37,9 +37,7 @@ def with_database(url: str, database: str) -> str:
 
 def asyncpg_dsn(url: str) -> str:
     return (
-        make_url(url)
-        .set(drivername="postgresql")
-        .render_as_string(hide_password=False)
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     )
 
 

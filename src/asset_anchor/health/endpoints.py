@@ -11,6 +11,7 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     name="get",
+    summary="Service health",
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "The database is down."}},
 )
@@ -27,7 +28,9 @@ async def health(request: Request, response: Response) -> HealthOut:
     return HealthOut(**asdict(report))
 
 
-@router.get("/health/live", name="live", response_model=LiveOut)
+@router.get(
+    "/health/live", name="live", summary="Process liveness", response_model=LiveOut
+)
 async def live() -> LiveOut:
     """Answer 200 whenever the process serves requests; touches no dependency."""
     return LiveOut(status="alive")

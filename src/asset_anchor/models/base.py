@@ -20,7 +20,8 @@ class Base(DeclarativeBase):
     """
 
     metadata = metadata
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    # SQLAlchemy reads this class attribute once, when the base is declared.
+    type_annotation_map = {datetime: DateTime(timezone=True)}  # noqa: RUF012
 
 
 class UUIDPrimaryKey:
