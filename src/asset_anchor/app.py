@@ -26,6 +26,7 @@ from asset_anchor.errors import (
     problem_body,
 )
 from asset_anchor.health.endpoints import router as health_router
+from asset_anchor.health.service import HealthMonitor
 from asset_anchor.logging import (
     configure_error_reporting,
     configure_logging,
@@ -63,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.redis = redis
+    app.state.health = HealthMonitor(settings)
     log.info("app.started", environment=settings.environment, version=__version__)
     try:
         yield

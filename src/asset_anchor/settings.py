@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     health_probe_timeout_seconds: float = Field(default=2.0, gt=0, le=10)
+    health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     jwt_secret: SecretStr | None = None
 

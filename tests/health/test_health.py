@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -113,7 +114,7 @@ class TestHealth:
     ) -> None:
         database, database_url = db_proxy
         cache, redis_url = cache_proxy
-        app = create_app(make_settings(database_url, redis_url))
+        app = create_app(make_settings(database_url, redis_url, health_cache_seconds=0))
 
         async with lifespan(app), client_for(app) as client:
             assert (await client.get("/health")).json()["status"] == "healthy"
@@ -147,6 +148,34 @@ class TestHealth:
 
         assert response.status_code == 200
         assert response.json()["database"] == "connected"
+
+
+class TestProbeSharing:
+    async def test_concurrent_requests_share_one_probe(
+        self, db_proxy: tuple[TcpProxy, str], redis_url: str
+    ) -> None:
+        proxy, url = db_proxy
+        app = create_app(make_settings(url, redis_url, health_cache_seconds=30))
+
+        async with lifespan(app), client_for(app) as client:
+            responses = await asyncio.gather(
+                *(client.get("/health") for _ in range(25))
+            )
+
+        assert {response.status_code for response in responses} == {200}
+        assert app.state.health.probes == 1
+        assert proxy.connections == 1
+
+    async def test_a_fresh_probe_runs_once_the_answer_is_stale(
+        self, settings: Settings
+    ) -> None:
+        app = create_app(settings.model_copy(update={"health_cache_seconds": 0}))
+
+        async with lifespan(app), client_for(app) as client:
+            await client.get("/health")
+            await client.get("/health")
+
+        assert app.state.health.probes == 2
 
 
 class TestLiveness:

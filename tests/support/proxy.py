@@ -37,6 +37,7 @@ class TcpProxy:
         self.target_unix = unix_path
         self.port = free_port()
         self.mode: Mode = "forward"
+        self.connections = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -80,6 +81,7 @@ class TcpProxy:
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         self._writers.add(client_writer)
+        self.connections += 1
         if self.mode == "hang":
             # Hold the connection open and say nothing until cut.
             with contextlib.suppress(Exception):

@@ -3,7 +3,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request, Response
 
 from asset_anchor.health.schemas import HealthOut, LiveOut
-from asset_anchor.health.service import check_health
+from asset_anchor.health.service import HealthMonitor
 
 router = APIRouter(tags=["health"])
 
@@ -20,9 +20,11 @@ async def health(request: Request, response: Response) -> HealthOut:
 
     200 when the database answers (``status`` is ``degraded`` while Redis is
     down); 503 when the database does not. Each probe gives up after
-    ``HEALTH_PROBE_TIMEOUT_SECONDS`` (2 s by default).
+    ``HEALTH_PROBE_TIMEOUT_SECONDS`` (2 s by default). Concurrent requests
+    share one probe, and its answer is reused for ``HEALTH_CACHE_SECONDS``.
     """
-    report = await check_health(request.app.state.settings)
+    monitor: HealthMonitor = request.app.state.health
+    report = await monitor.report()
     if report.status == "unhealthy":
         response.status_code = 503
     return HealthOut(**asdict(report))

@@ -86,3 +86,39 @@ async def check_health(settings: Settings) -> HealthReport:
     return HealthReport(
         status=status, version=__version__, database=database, redis=redis
     )
+
+
+class HealthMonitor:
+    """Shares one probe among concurrent callers and reuses it briefly.
+
+    ``/health`` is public, and every probe opens a database connection: without
+    this, a burst of health requests would open as many connections as it has
+    requests. With it, one API process probes at most once per
+    ``HEALTH_CACHE_SECONDS`` however many monitors (or attackers) ask.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._latest: tuple[float, HealthReport] | None = None
+        self._inflight: asyncio.Task[HealthReport] | None = None
+        self.probes = 0
+
+    async def report(self) -> HealthReport:
+        loop = asyncio.get_running_loop()
+        if self._latest is not None:
+            taken_at, report = self._latest
+            if loop.time() - taken_at < self._settings.health_cache_seconds:
+                return report
+        if self._inflight is None:
+            self._inflight = asyncio.create_task(self._probe())
+        # Shielded: a caller that disconnects does not cancel the others' probe.
+        return await asyncio.shield(self._inflight)
+
+    async def _probe(self) -> HealthReport:
+        self.probes += 1
+        try:
+            report = await check_health(self._settings)
+            self._latest = (asyncio.get_running_loop().time(), report)
+            return report
+        finally:
+            self._inflight = None
