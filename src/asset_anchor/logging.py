@@ -161,8 +161,10 @@ def configure_error_reporting(
 ) -> None:
     """Send unexpected errors to Sentry when ``SENTRY_DSN`` is set.
 
-    No personal data is sent (``send_default_pii`` off): request bodies and
-    headers may carry tokens and tenants' details.
+    Nothing personal or secret is sent: no request bodies, no user identity, no
+    stack-frame variables (a frame's locals can hold a token, a password or a
+    tenant's bank details), no query data; headers go through Sentry's
+    denylist scrubber.
     """
     if settings.sentry_dsn is None:
         return
@@ -173,6 +175,11 @@ def configure_error_reporting(
         environment=settings.environment,
         release=f"asset-anchor@{release}",
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=False,
+        data_collection={
+            "user_info": False,
+            "http_bodies": [],
+            "stack_frame_variables": False,
+            "database_query_data": False,
+        },
         server_name=component,
     )
