@@ -8,6 +8,7 @@ its data under a folder we choose and listens on a Unix socket only.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,11 @@ def start_postgres(data_dir: Path, database: str) -> EmbeddedPostgres:
     if not _DATABASE_NAME.match(database):
         raise ValueError(f"not a plain database name: {database!r}")
     try:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI);
+            # pgserver only uses it for a lock folder, and falls back safely.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pgserver
     except ImportError as error:
         raise EmbeddedUnavailable(
             "pgserver is not installed; run `make run` (or `uv sync`) to get it"
