@@ -182,6 +182,48 @@ class TestMigrate:
         assert table == "idempotency_keys"
         assert versions == [migrations.current_head()]
 
+    async def test_a_database_ahead_of_this_release_is_left_alone(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        fresh_database_url: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(fresh_database_url))
+        try:
+            await connection.execute(
+                "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
+                "INSERT INTO alembic_version VALUES ('9999_from_the_future')"
+            )
+        finally:
+            await connection.close()
+        monkeypatch.setenv("DATABASE_URL", fresh_database_url)
+
+        code = run_command(["migrate"])
+
+        table, versions = await schema_state(fresh_database_url)
+        assert code == 0
+        assert "newer than this release knows" in capsys.readouterr().out
+        assert table is None
+        assert versions == ["9999_from_the_future"]
+
+
+class TestConfigurationErrors:
+    def test_a_mistyped_variable_exits_2_naming_it(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        uvicorn_runs: list[dict[str, Any]],
+    ) -> None:
+        monkeypatch.setenv("PORT", "eighty")
+
+        code = main(["serve"])
+
+        stderr = capsys.readouterr().err
+        assert code == 2
+        assert "PORT" in stderr
+        assert "Traceback" not in stderr
+        assert uvicorn_runs == []
+
 
 class TestVersion:
     def test_version_flag_prints_the_version(

@@ -175,6 +175,20 @@ class TestProductionRefusal:
         assert "STRIPE_WEBHOOK_SECRET" in problems[0]
 
     @pytest.mark.usefixtures("production")
+    def test_blank_variables_count_as_unset(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("STRIPE_SECRET_KEY", "")
+        monkeypatch.setenv("EMAIL_BACKEND", "")
+        monkeypatch.setenv("LOG_FORMAT", "")
+
+        settings = load_settings()
+
+        assert not settings.payments_enabled
+        assert settings.resolved_email_backend == "postmark"
+        assert settings.resolved_log_format == "json"
+
+    @pytest.mark.usefixtures("production")
     def test_stripe_key_with_its_webhook_secret_is_accepted(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from asset_anchor import __version__
 from asset_anchor.settings import ConfigurationError, Settings, load_settings
 
@@ -61,21 +63,41 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from asset_anchor.worker import check_worker_health, run_worker
 
     settings = _settings()
-    settings.require_database_url()
     settings.require_redis_url()
     configure_logging(level=settings.log_level, fmt=settings.resolved_log_format)
     if args.check:
         return 0 if asyncio.run(check_worker_health(settings)) else 1
+    settings.require_database_url()
     configure_error_reporting(settings, component="worker", release=__version__)
     asyncio.run(run_worker(settings))
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade, unless the database is already ahead of this release.
+
+    A rollback redeploys an older release whose pre-deploy step runs this
+    command against a database a newer release migrated. Migrations are
+    expand-then-contract, so the older code works on the newer schema; the
+    right move is to leave the schema alone and say so.
+    """
     from asset_anchor import migrations
 
     settings = _settings()
-    migrations.upgrade(settings.require_database_url(), args.revision)
+    url = settings.require_database_url()
+    try:
+        current = asyncio.run(migrations.database_revision(url))
+        if current is not None and current not in migrations.known_revisions():
+            sys.stdout.write(
+                f"asset-anchor: the database is at revision {current}, newer than"
+                " this release knows; leaving the schema as it is.\n"
+            )
+            return 0
+        migrations.upgrade(url, args.revision)
+        now = asyncio.run(migrations.database_revision(url))
+    except migrations.MigrationsNotFound as error:
+        return _fail(str(error))
+    sys.stdout.write(f"asset-anchor: the database is at revision {now}.\n")
     return 0
 
 
@@ -156,7 +178,12 @@ async def _serve_dev(settings: Settings, host: str) -> None:
     app = create_app(settings)
     server = DevServer(
         uvicorn.Config(
-            app, host=host, port=settings.port, log_config=None, access_log=False
+            app,
+            host=host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
         )
     )
     supervisor = WorkerSupervisor(settings)
@@ -176,7 +203,11 @@ async def _serve_dev(settings: Settings, host: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asset-anchor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="asset-anchor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -214,9 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
     except ConfigurationError as error:
-        lines = "\n".join(f"  - {problem}" for problem in error.problems)
-        return _fail(f"refusing to start, the configuration is not usable:\n{lines}")
-    return result
+        problems = error.problems
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        ]
+    else:
+        return result
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return _fail(f"refusing to start, the configuration is not usable:\n{lines}")
 
 
 if __name__ == "__main__":

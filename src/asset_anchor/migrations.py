@@ -8,6 +8,10 @@ from alembic import command
 from alembic.config import Config
 
 
+class MigrationsNotFound(RuntimeError):
+    """The migration scripts are not where this process can see them."""
+
+
 def find_alembic_ini() -> Path:
     """``alembic.ini`` in the working folder, else beside the source tree."""
     candidates = [
@@ -17,8 +21,9 @@ def find_alembic_ini() -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(
-        "alembic.ini not found; run this from the project folder (or /app)"
+    raise MigrationsNotFound(
+        "alembic.ini not found: run this from the project folder"
+        " (in the production image, /app)"
     )
 
 
@@ -28,6 +33,32 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url is not None:
         config.attributes["database_url"] = database_url
     return config
+
+
+async def database_revision(database_url: str) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    import asyncpg
+
+    from asset_anchor.db import parse_database_url
+
+    connection = await asyncpg.connect(parse_database_url(database_url).asyncpg_dsn)
+    try:
+        exists = await connection.fetchval("SELECT to_regclass('alembic_version')")
+        if exists is None:
+            return None
+        revision: str | None = await connection.fetchval(
+            "SELECT version_num FROM alembic_version"
+        )
+        return revision
+    finally:
+        await connection.close()
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return {revision.revision for revision in script.walk_revisions()}
 
 
 def upgrade(database_url: str | None = None, revision: str = "head") -> None:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_file=None,
+        # A variable set to "" is treated as unset (a blank dashboard field
+        # must not turn a feature on, nor fail a type check).
+        env_ignore_empty=True,
         case_sensitive=False,
         extra="ignore",
         hide_input_in_errors=True,

@@ -118,9 +118,10 @@ class WorkerSupervisor:
         self.current: Worker | None = None
         self.restarts = 0
 
-    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+    def request_stop(self, signum: int | None = None) -> None:
         """Stop taking jobs; let running ones finish within the grace period."""
-        log.info("worker.stop_requested", signal=signal.Signals(signum).name)
+        reason = signal.Signals(signum).name if signum is not None else "shutdown"
+        log.info("worker.stop_requested", reason=reason)
         self.stop_requested.set()
 
     def install_signal_handlers(self) -> None:
