@@ -115,7 +115,15 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     email_backend: EmailBackend | None = None
+    email_from: str = "support@assetanchor.io"
+    email_from_name: str = "Asset Anchor"
+    email_file_dir: str = ".data/mail"
     postmark_api_token: SecretStr | None = None
+    postmark_api_url: str = "https://api.postmarkapp.com"
+    postmark_message_stream: str = "outbound"
+    postmark_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    postmark_webhook_username: str | None = None
+    postmark_webhook_password: SecretStr | None = None
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -129,6 +137,13 @@ class Settings(BaseSettings):
     worker_health_check_interval_seconds: int = Field(default=60, ge=5, le=3600)
     worker_restart_max_delay_seconds: float = Field(default=30.0, gt=0, le=600)
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    outbox_handover_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    outbox_sweep_interval_seconds: int = Field(default=15, ge=5, le=300)
+    outbox_retention_days: int = Field(default=7, ge=1, le=365)
+    job_max_tries: int = Field(default=8, ge=1, le=50)
+    job_retry_base_seconds: float = Field(default=2.0, gt=0, le=600)
+    job_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
 
     _ephemeral_jwt_secret: str = PrivateAttr(
         default_factory=lambda: secrets.token_hex(32)
