@@ -23,13 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from asset_anchor.kit.time import utc_now
 from asset_anchor.models import IdempotencyKey
 from asset_anchor.settings import Settings
-from asset_anchor.worker import (
-    WorkerSupervisor,
-    deserialize,
-    redis_settings,
-    serialize,
-    worker_settings,
-)
+from asset_anchor.jobs.queue import deserialize, serialize
+from asset_anchor.worker import WorkerSupervisor, redis_settings, worker_settings
 from tests.conftest import REDIS_PREFIX, make_settings
 from tests.support.servers import redis_proxy
 
@@ -103,8 +98,10 @@ class TestWorkerSettings:
         assert options["job_serializer"] is serialize
         assert options["job_deserializer"] is deserialize
         assert options["queue_name"].startswith(worker_config.redis_key_prefix)
-        assert [job.name for job in options["cron_jobs"]] == [
-            "cron.maintenance.prune_idempotency_keys"
+        assert sorted(job.name for job in options["cron_jobs"]) == [
+            "cron.maintenance.prune_idempotency_keys",
+            "cron.outbox.prune",
+            "cron.outbox.sweep",
         ]
 
 

@@ -27,6 +27,7 @@ from asset_anchor.errors import (
 )
 from asset_anchor.health.endpoints import router as health_router
 from asset_anchor.health.service import HealthMonitor
+from asset_anchor.jobs.queue import queue_on
 from asset_anchor.logging import (
     configure_error_reporting,
     configure_logging,
@@ -64,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.redis = redis
+    app.state.queue = queue_on(redis, settings)
     app.state.health = HealthMonitor(settings)
     log.info("app.started", environment=settings.environment, version=__version__)
     try:

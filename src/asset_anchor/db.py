@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -25,17 +24,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from asset_anchor.errors import AppError, DatabaseTimeout, DatabaseUnavailable
+from asset_anchor.jobs.outbox import discard_pending, dispatch_pending
 from asset_anchor.settings import ConfigurationError, Settings
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 _SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -135,16 +125,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
     Declared with ``scope="function"`` so that the commit runs when the route
     returns and before FastAPI sends the response: a commit that fails becomes
-    an error response, never a 200 for work that was not saved.
+    an error response, never a 200 for work that was not saved. Jobs the
+    request wrote to the outbox are handed to the queue after the commit, and
+    dropped with a rollback.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         try:
             yield session
+            await session.commit()
         except BaseException:
+            discard_pending(session)
             await session.rollback()
             raise
-        await session.commit()
+        # Only now, with the work saved, do its background jobs exist.
+        await dispatch_pending(
+            session, request.app.state.queue, request.app.state.settings
+        )
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     outbox_handover_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
-    outbox_sweep_interval_seconds: int = Field(default=15, ge=5, le=300)
+    outbox_sweep_interval_seconds: int = Field(default=15, ge=5, le=60)
     outbox_retention_days: int = Field(default=7, ge=1, le=365)
     job_max_tries: int = Field(default=8, ge=1, le=50)
     job_retry_base_seconds: float = Field(default=2.0, gt=0, le=600)
@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     )
 
     _split_cors = field_validator("cors_origins", mode="before")(_split_list)
+
+    @field_validator("outbox_sweep_interval_seconds")
+    @classmethod
+    def _divides_a_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("must divide 60 (5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
 
     @field_validator("frontend_url")
     @classmethod

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import signal
 from datetime import UTC
 from typing import Any
 
+import httpx
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
@@ -23,6 +23,10 @@ from redis.exceptions import RedisError
 
 from asset_anchor.db import create_engine, create_sessionmaker
 from asset_anchor.idempotency.tasks import prune_idempotency_keys
+from asset_anchor.jobs import catalog
+from asset_anchor.jobs.queue import RUN_OUTBOX_JOB, deserialize, serialize
+from asset_anchor.jobs.runner import run_outbox_job
+from asset_anchor.jobs.tasks import prune_outbox, sweep_outbox
 from asset_anchor.logging import get_logger
 from asset_anchor.settings import Settings
 
@@ -31,21 +35,6 @@ log = get_logger(__name__)
 # A worker that ran this long before failing was healthy: start backoff anew.
 _HEALTHY_RUN_SECONDS = 60.0
 _FIRST_RETRY_DELAY_SECONDS = 0.5
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, BaseException):
-        return {"error": type(value).__name__, "message": str(value)}
-    return str(value)
-
-
-def serialize(payload: Any) -> bytes:
-    """arq's payloads as JSON: nothing user-controlled is ever unpickled."""
-    return json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
-
-
-def deserialize(raw: bytes) -> Any:
-    return json.loads(raw)
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -62,13 +51,25 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = create_engine(settings, application_name="asset-anchor-worker")
     ctx["engine"] = engine
     ctx["sessionmaker"] = create_sessionmaker(engine)
-    log.info("worker.started", queue=settings.arq_queue_name)
+    ctx["http"] = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.postmark_timeout_seconds),
+        limits=httpx.Limits(max_connections=settings.worker_max_jobs * 2),
+        follow_redirects=False,
+    )
+    log.info(
+        "worker.started",
+        queue=settings.arq_queue_name,
+        jobs=sorted(catalog.load()),
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     """Dispose of the job engine; safe to call more than once."""
     engine = ctx.pop("engine", None)
     ctx.pop("sessionmaker", None)
+    http = ctx.pop("http", None)
+    if http is not None:
+        await http.aclose()
     if engine is not None:
         await engine.dispose()
         log.info("worker.stopped")
@@ -78,9 +79,35 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     """The keyword arguments of arq's ``Worker`` for this deployment."""
     return {
         "functions": [
+            # Retries are counted on the outbox row, so arq's own limit only
+            # has to stay out of the way; no result is kept, so the sweep may
+            # hand a row over again as soon as its previous run ended.
+            func(
+                run_outbox_job,
+                name=RUN_OUTBOX_JOB,
+                max_tries=10_000,
+                keep_result=0,
+                timeout=settings.worker_job_timeout_seconds,
+            ),
             func(prune_idempotency_keys, name="maintenance.prune_idempotency_keys"),
         ],
         "cron_jobs": [
+            cron(
+                sweep_outbox,
+                name="cron.outbox.sweep",
+                second=set(range(0, 60, settings.outbox_sweep_interval_seconds)),
+                unique=True,
+                timeout=settings.worker_job_timeout_seconds,
+                keep_result=0,
+            ),
+            cron(
+                prune_outbox,
+                name="cron.outbox.prune",
+                minute={17},
+                second=0,
+                unique=True,
+                timeout=settings.worker_job_timeout_seconds,
+            ),
             cron(
                 prune_idempotency_keys,
                 name="cron.maintenance.prune_idempotency_keys",

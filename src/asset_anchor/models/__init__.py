@@ -2,5 +2,6 @@
 
 from asset_anchor.models.base import Base
 from asset_anchor.models.idempotency import IdempotencyKey
+from asset_anchor.models.outbox import OutboxJob
 
-__all__ = ["Base", "IdempotencyKey"]
+__all__ = ["Base", "IdempotencyKey", "OutboxJob"]
