@@ -8,9 +8,8 @@ Create Date: 2026-12-03
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -33,7 +32,7 @@ def upgrade() -> None:
         sa.Column(
             "attempts", sa.SmallInteger(), server_default=sa.text("0"), nullable=False
         ),
-        sa.Column("max_tries", sa.SmallInteger(), nullable=False),
+        sa.Column("max_tries", sa.SmallInteger(), nullable=True),
         sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),

@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from asset_anchor import __version__
 from asset_anchor.db import create_engine, create_sessionmaker
+from asset_anchor.email.endpoints import router as email_router
 from asset_anchor.errors import (
     PROBLEM_JSON,
     AppError,
@@ -189,4 +190,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.include_router(health_router)
+    app.include_router(email_router)
     return app

@@ -4,6 +4,10 @@ asset-anchor serve            the API (uvicorn on 0.0.0.0:$PORT)
 asset-anchor worker           the background worker (arq)
 asset-anchor worker --check   exit 0 if a worker reported in recently
 asset-anchor migrate          upgrade the database to the newest schema
+asset-anchor jobs list        background jobs (dead ones by default)
+asset-anchor jobs retry ID    run a dead job again (or --all-dead)
+asset-anchor send-test-email --to ADDRESS
+                              check email delivery end to end
 asset-anchor dev              everything on this machine, embedded servers
 """
 
@@ -18,11 +22,16 @@ import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from asset_anchor import __version__
+from asset_anchor.errors import AppError
 from asset_anchor.settings import ConfigurationError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from asset_anchor.models import OutboxJob
 
 EXIT_CONFIG = 2
 
@@ -98,6 +107,105 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except migrations.MigrationsNotFound as error:
         return _fail(str(error))
     sys.stdout.write(f"asset-anchor: the database is at revision {now}.\n")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    settings = _settings()
+    settings.require_database_url()
+    return asyncio.run(_jobs(settings, args))
+
+
+async def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from asset_anchor.db import create_engine, create_sessionmaker
+    from asset_anchor.jobs import service
+    from asset_anchor.jobs.outbox import dispatch_pending
+    from asset_anchor.jobs.queue import queue_on
+
+    engine = create_engine(settings, application_name="asset-anchor-cli")
+    sessions = create_sessionmaker(engine)
+    try:
+        if args.jobs_command == "list":
+            async with sessions() as session:
+                rows = await service.list_jobs(
+                    session, state=args.state, limit=args.limit
+                )
+            _print_jobs(rows)
+            return 0
+
+        try:
+            ids = [uuid.UUID(value) for value in args.ids]
+        except ValueError:
+            return _fail("job ids are UUIDs, as `asset-anchor jobs list` shows them")
+        redis = Redis.from_url(
+            settings.require_redis_url(),
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            socket_timeout=settings.redis_timeout_seconds,
+        )
+        try:
+            async with sessions() as session:
+                if args.all_dead:
+                    ids = await service.dead_job_ids(session)
+                for outbox_id in ids:
+                    await service.retry_dead_job(session, outbox_id)
+                await session.commit()
+                sent = await dispatch_pending(
+                    session, queue_on(redis, settings), settings
+                )
+        finally:
+            await redis.aclose()
+        sys.stdout.write(
+            f"{len(ids)} job(s) set to run again; {sent} handed to the queue now"
+            f"{'' if sent == len(ids) else ', the rest at the next sweep'}.\n"
+        )
+        return 0
+    except AppError as error:
+        return _fail(error.detail)
+    finally:
+        await engine.dispose()
+
+
+def _print_jobs(rows: Sequence[OutboxJob]) -> None:
+    if not rows:
+        sys.stdout.write("no jobs\n")
+        return
+    for row in rows:
+        state = "dead" if row.dead_at else "done" if row.completed_at else "pending"
+        error = (row.last_error or "").replace("\n", " ")[:100]
+        sys.stdout.write(
+            f"{row.id}  {row.job_name:<24} {state:<8} tries={row.attempts}"
+            f"  created={row.created_at:%Y-%m-%d %H:%M:%S}Z"
+            f"{'  error=' + error if error else ''}\n"
+        )
+
+
+def cmd_send_test_email(args: argparse.Namespace) -> int:
+    from asset_anchor.email.service import send_test_email
+    from asset_anchor.integrations.email import EmailDeliveryError
+
+    settings = _settings()
+    backend = settings.resolved_email_backend
+    try:
+        receipt = asyncio.run(send_test_email(settings, args.to))
+    except ValueError as error:
+        return _fail(str(error))
+    except EmailDeliveryError as error:
+        state = "temporary" if error.transient else "permanent"
+        sys.stderr.write(
+            f"asset-anchor: the test email was NOT sent through {backend} ({state}"
+            f" failure): {error}\n"
+        )
+        return 1
+    where = (
+        f"written to {settings.email_file_dir}/{receipt.message_id}"
+        if receipt.provider == "file"
+        else f"accepted by Postmark, MessageID {receipt.message_id}"
+    )
+    sys.stdout.write(f"asset-anchor: the test email was {where}.\n")
     return 0
 
 
@@ -232,6 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(handler=cmd_migrate)
+
+    jobs = commands.add_parser("jobs", help="list and replay background jobs")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    listing = jobs_commands.add_parser("list", help="list jobs, newest first")
+    listing.add_argument(
+        "--state", choices=["dead", "pending", "completed"], default="dead"
+    )
+    listing.add_argument("--limit", type=int, default=50)
+    retry = jobs_commands.add_parser("retry", help="run dead jobs again")
+    targets = retry.add_mutually_exclusive_group(required=True)
+    targets.add_argument("ids", nargs="*", default=[], metavar="ID")
+    targets.add_argument("--all-dead", action="store_true")
+    jobs.set_defaults(handler=cmd_jobs)
+
+    test_email = commands.add_parser(
+        "send-test-email", help="send a test email through the configured back end"
+    )
+    test_email.add_argument("--to", required=True, metavar="ADDRESS")
+    test_email.set_defaults(handler=cmd_send_test_email)
 
     dev = commands.add_parser("dev", help="API and worker on embedded servers")
     dev.add_argument("--host", default="127.0.0.1")

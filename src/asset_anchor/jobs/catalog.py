@@ -6,7 +6,7 @@ from asset_anchor.jobs.registry import JobSpec, get_job, registered_jobs
 
 # Modules whose import registers handlers with @job(...). Add a domain's
 # tasks module here when it gains outbox jobs.
-_TASK_MODULES: tuple[str, ...] = ()
+_TASK_MODULES: tuple[str, ...] = ("asset_anchor.email.tasks",)
 
 
 def load() -> dict[str, JobSpec]:

@@ -66,7 +66,7 @@ def enqueue(
         request_id=str(request_id) if request_id is not None else None,
         run_after=run_after or utc_now(),
         attempts=0,
-        max_tries=max_tries or spec.max_tries or 0,
+        max_tries=max_tries or spec.max_tries,
     )
     session.add(row)
     remember_for_dispatch(session, row)

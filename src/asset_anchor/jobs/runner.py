@@ -70,8 +70,14 @@ async def _lock(session: AsyncSession, outbox_id: uuid.UUID) -> OutboxJob | None
     return row
 
 
+def tries_allowed(row: OutboxJob, settings: Settings) -> int:
+    return row.max_tries or settings.job_max_tries
+
+
 async def _claim(
-    sessionmaker: async_sessionmaker[AsyncSession], outbox_id: uuid.UUID
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    outbox_id: uuid.UUID,
 ) -> OutboxJob | None:
     """Count an attempt; None when there is nothing to run (done, dead, busy)."""
     async with sessionmaker.begin() as session:
@@ -79,7 +85,7 @@ async def _claim(
         if row is None or row.completed_at is not None or row.dead_at is not None:
             return None
         now = utc_now()
-        if row.attempts >= row.max_tries:
+        if row.attempts >= tries_allowed(row, settings):
             row.dead_at = now
             row.last_error = (
                 f"{row.attempts} attempts started and none finished"
@@ -99,7 +105,7 @@ async def run_outbox_job(ctx: dict[str, Any], outbox_id: str) -> None:
     http: httpx.AsyncClient = ctx["http"]
     row_id = uuid.UUID(outbox_id)
 
-    claimed = await _claim(sessionmaker, row_id)
+    claimed = await _claim(sessionmaker, settings, row_id)
     if claimed is None:
         log.info("job.skipped", outbox_id=outbox_id)
         return
@@ -153,7 +159,8 @@ async def _attempt(
     spec = job_spec(row.job_name)
     # Read before the savepoint: a rolled-back savepoint may expire the row,
     # and an expired attribute cannot be loaded implicitly in async code.
-    attempts, max_tries, arguments = row.attempts, row.max_tries, dict(row.arguments)
+    attempts, arguments = row.attempts, dict(row.arguments)
+    max_tries = tries_allowed(row, settings)
     if spec is None:
         row.dead_at = utc_now()
         row.last_error = f"no handler is registered for {row.job_name!r}"

@@ -48,7 +48,8 @@ class OutboxJob(CreatedAt, Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     run_after: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
-    max_tries: Mapped[int] = mapped_column(SmallInteger)
+    max_tries: Mapped[int | None] = mapped_column(SmallInteger)
+    """The job's own limit; None means the deployment's JOB_MAX_TRIES."""
     last_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""Our emails: what each kind says and how it is rendered."""

@@ -1,0 +1,143 @@
+"""Queueing email and keeping the suppression list.
+
+Email is always sent by the worker: ``queue_email`` writes the message and an
+``email.send`` job in the caller's transaction, so an email exists only for
+work that was saved.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from asset_anchor.email.templates import known_kind, render_email
+from asset_anchor.integrations.email import (
+    DeliveryReceipt,
+    OutgoingEmail,
+    build_mailer,
+)
+from asset_anchor.jobs.outbox import enqueue
+from asset_anchor.kit.time import utc_now
+from asset_anchor.logging import get_logger
+from asset_anchor.models import Email, EmailSuppression
+from asset_anchor.settings import Settings
+
+log = get_logger(__name__)
+
+# Deliberately loose: one @, something on each side, no spaces or controls.
+# The provider is the judge of deliverability.
+_PLAIN_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def normalize_address(address: str) -> str:
+    """The form addresses are compared and suppressed in."""
+    return address.strip().lower()
+
+
+def queue_email(
+    session: AsyncSession,
+    *,
+    kind: str,
+    to_address: str,
+    to_name: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> Email:
+    """Write an email and the job that sends it, in the caller's transaction."""
+    if not known_kind(kind):
+        raise ValueError(f"no email templates for kind {kind!r}")
+    email = Email(
+        id=uuid.uuid4(),
+        kind=kind,
+        to_address=to_address.strip(),
+        to_name=to_name,
+        context=context or {},
+    )
+    session.add(email)
+    enqueue(session, "email.send", email_id=str(email.id))
+    return email
+
+
+async def is_suppressed(session: AsyncSession, address: str) -> bool:
+    found = await session.scalar(
+        select(EmailSuppression.address).where(
+            EmailSuppression.address == normalize_address(address)
+        )
+    )
+    return found is not None
+
+
+async def suppress(
+    session: AsyncSession,
+    address: str,
+    *,
+    reason: str,
+    source_event_id: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Add an address to the suppression list; a repeat changes nothing."""
+    await session.execute(
+        insert(EmailSuppression)
+        .values(
+            address=normalize_address(address),
+            reason=reason,
+            source_event_id=source_event_id,
+            detail=detail,
+        )
+        .on_conflict_do_nothing(index_elements=[EmailSuppression.address])
+    )
+    log.info("email.suppressed", reason=reason, domain=_domain(address))
+
+
+async def clear_suppression(session: AsyncSession, address: str) -> bool:
+    """Mail this address again (its owner changed or re-confirmed it).
+
+    Called when a user's email address changes; returns whether it was
+    suppressed.
+    """
+    result = await session.execute(
+        delete(EmailSuppression)
+        .where(EmailSuppression.address == normalize_address(address))
+        .returning(EmailSuppression.address)
+    )
+    cleared = result.first() is not None
+    if cleared:
+        log.info("email.suppression_cleared", domain=_domain(address))
+    return cleared
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+async def send_test_email(settings: Settings, to_address: str) -> DeliveryReceipt:
+    """Send the ``test`` email now, directly through the configured back end.
+
+    For operators checking delivery end to end (the runbook's "Verify Email
+    Sending"); it bypasses the queue on purpose, so it works while the worker
+    is down. Raises ``EmailDeliveryError`` with the provider's reason.
+    """
+    address = to_address.strip()
+    if not _PLAIN_ADDRESS.fullmatch(address):
+        raise ValueError(f"not an email address: {to_address!r}")
+    rendered = render_email(
+        "test", settings=settings, recipient_name=None, context={"sent_at": utc_now()}
+    )
+    async with httpx.AsyncClient(timeout=settings.postmark_timeout_seconds) as client:
+        mailer = build_mailer(settings, client)
+        return await mailer.send(
+            OutgoingEmail(
+                message_key=f"test-{uuid.uuid4().hex}",
+                to_address=address,
+                to_name=None,
+                subject=rendered.subject,
+                text_body=rendered.text_body,
+                html_body=rendered.html_body,
+                tag="test",
+            )
+        )
