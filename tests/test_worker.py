@@ -20,10 +20,10 @@ from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from asset_anchor.jobs.queue import deserialize, serialize
 from asset_anchor.kit.time import utc_now
 from asset_anchor.models import IdempotencyKey
 from asset_anchor.settings import Settings
-from asset_anchor.jobs.queue import deserialize, serialize
 from asset_anchor.worker import WorkerSupervisor, redis_settings, worker_settings
 from tests.conftest import REDIS_PREFIX, make_settings
 from tests.support.servers import redis_proxy

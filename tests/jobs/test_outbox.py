@@ -13,6 +13,7 @@ import pytest
 from arq.connections import ArqRedis
 from arq.worker import Retry
 from fastapi import APIRouter, FastAPI
+from pydantic import SecretStr
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -156,13 +157,8 @@ class TestEnqueue:
         worker_ctx: dict[str, Any],
         committed_sessionmaker: async_sessionmaker[AsyncSession],
     ) -> None:
-        down = job_settings.model_copy(
-            update={
-                "redis_url": type(job_settings.redis_url)(
-                    f"redis://127.0.0.1:{free_port()}/0"
-                )
-            }
-        )
+        dead_redis = SecretStr(f"redis://127.0.0.1:{free_port()}/0")
+        down = job_settings.model_copy(update={"redis_url": dead_redis})
         app = create_app(down)
         app.include_router(router)
         marker = new_marker()
@@ -171,7 +167,6 @@ class TestEnqueue:
             started = time.perf_counter()
             response = await client.post(f"/api/v1/chores/{marker}")
             elapsed = time.perf_counter() - started
-        await committed_sessionmaker().close()
         async with committed_sessionmaker.begin() as session:
             await session.execute(
                 update(OutboxJob).values(run_after=utc_now() - timedelta(seconds=30))
@@ -275,7 +270,8 @@ class TestFailures:
         assert retry.value.defer_score is not None
         assert 500 <= retry.value.defer_score <= 1000  # base 1 s, 50-100 % jitter
         assert row.attempts == 1
-        assert row.dead_at is None and row.completed_at is None
+        assert row.dead_at is None
+        assert row.completed_at is None
         assert row.last_error == "TransientJobError: provider answered 503"
         assert row.run_after > utc_now()
         assert done.completed_at is not None
@@ -300,8 +296,10 @@ class TestFailures:
         await run_outbox_job(worker_ctx, str(outbox_id))
         [row] = await outbox_rows(committed_sessionmaker)
 
-        assert delays[0] is not None and 500 <= delays[0] <= 1000
-        assert delays[1] is not None and 1000 <= delays[1] <= 2000
+        assert delays[0] is not None
+        assert 500 <= delays[0] <= 1000
+        assert delays[1] is not None
+        assert 1000 <= delays[1] <= 2000
         assert row.attempts == 3
         assert row.dead_at is not None
         assert "503" in (row.last_error or "")
