@@ -51,11 +51,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = create_engine(settings, application_name="asset-anchor-worker")
     ctx["engine"] = engine
     ctx["sessionmaker"] = create_sessionmaker(engine)
-    ctx["http"] = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.postmark_timeout_seconds),
-        limits=httpx.Limits(max_connections=settings.worker_max_jobs * 2),
-        follow_redirects=False,
-    )
+    if "http" not in ctx:  # a test may bring a client with a fake transport
+        ctx["http"] = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.postmark_timeout_seconds),
+            limits=httpx.Limits(max_connections=settings.worker_max_jobs * 2),
+            follow_redirects=False,
+        )
+        ctx["owns_http"] = True
     log.info(
         "worker.started",
         queue=settings.arq_queue_name,
@@ -67,9 +69,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     """Dispose of the job engine; safe to call more than once."""
     engine = ctx.pop("engine", None)
     ctx.pop("sessionmaker", None)
-    http = ctx.pop("http", None)
-    if http is not None:
-        await http.aclose()
+    if ctx.pop("owns_http", False):
+        await ctx.pop("http").aclose()
     if engine is not None:
         await engine.dispose()
         log.info("worker.stopped")

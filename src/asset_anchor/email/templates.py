@@ -9,8 +9,9 @@ whitespace collapsed to single spaces, and handed to both bodies as
 
 Every template sees ``product_name``, ``recipient_name`` ("there" when we have
 no name), ``frontend_url``, ``support_email``, ``subject``, the helper
-``link(path, **query)`` for an absolute link into the front end, the filter
-``utc_datetime``, and the caller's context. A name that is not given is an
+``link(path, **query)`` for an absolute link into the front end, the filters
+``utc_datetime`` (for people) and ``iso_datetime`` (for ``<time>``), and the
+caller's context. A name that is not given is an
 error (``StrictUndefined``), never an empty string in a sent email. The HTML is
 autoescaped; the text is not, as nothing reads it as markup.
 """
@@ -107,15 +108,22 @@ def build_link(frontend_url: str, path: str, **query: str | int) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def utc_datetime(value: datetime | str) -> str:
-    """An instant as people read it: ``1 March 2025, 07:30 UTC``.
-
-    Takes a datetime, or its ISO 8601 text as it comes back from a queued
-    email's JSON context.
-    """
-    moment = ensure_utc(
+def _instant(value: datetime | str) -> datetime:
+    """A datetime, or its ISO 8601 text as it comes back from a queued
+    email's JSON context, as an aware UTC datetime."""
+    return ensure_utc(
         datetime.fromisoformat(value) if isinstance(value, str) else value
     )
+
+
+def iso_datetime(value: datetime | str) -> str:
+    """An instant for machines (``<time datetime=…>``): ISO 8601 in UTC."""
+    return _instant(value).isoformat()
+
+
+def utc_datetime(value: datetime | str) -> str:
+    """An instant as people read it: ``1 March 2025, 07:30 UTC``."""
+    moment = _instant(value)
     return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
 
 
@@ -151,4 +159,5 @@ def _environment(*, html: bool) -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["utc_datetime"] = utc_datetime
+    environment.filters["iso_datetime"] = iso_datetime
     return environment
