@@ -131,7 +131,8 @@ def committed_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
-    keys = [key async for key in client.scan_iter(match=f"{REDIS_PREFIX}*")]
+    # arq keeps its own keys (arq:job:<id>, …) with our ids inside them.
+    keys = [key async for key in client.scan_iter(match=f"*{REDIS_PREFIX}*")]
     if keys:
         await client.delete(*keys)
     await client.aclose()

@@ -24,9 +24,7 @@ def upgrade() -> None:
         "outbox_jobs",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("job_name", sa.String(length=100), nullable=False),
-        sa.Column(
-            "arguments", postgresql.JSONB(astext_type=sa.Text()), nullable=False
-        ),
+        sa.Column("arguments", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("request_id", sa.String(length=128), nullable=True),
         sa.Column("run_after", sa.DateTime(timezone=True), nullable=False),
         sa.Column(

@@ -18,8 +18,6 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
 
 class Base(DeclarativeBase):
     """Typed models; timestamps are always ``timestamptz``.
