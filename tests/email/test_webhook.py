@@ -198,6 +198,22 @@ class TestWebhookCredentials:
         assert response.status_code == 401
         assert response.json()["code"] == "webhook_unauthorized"
 
+    @pytest.mark.parametrize(
+        "authorization",
+        ["Basic bm8tY29sb24", "Basic !!!not-base64!!!", "Bearer abc", "Basic "],
+        ids=["no-colon", "bad-base64", "other-scheme", "empty"],
+    )
+    async def test_a_malformed_header_gets_the_same_refusal(
+        self, client: httpx.AsyncClient, authorization: str
+    ) -> None:
+        headers = {"Authorization": authorization}
+
+        response = await client.post(WEBHOOK_URL, json=bounce(), headers=headers)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "webhook_unauthorized"
+        assert response.headers["www-authenticate"] == 'Basic realm="webhooks"'
+
     async def test_unconfigured_credentials_refuse_every_caller(
         self, unconfigured_client: httpx.AsyncClient, db: AsyncSession
     ) -> None:
