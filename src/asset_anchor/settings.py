@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     worker_max_jobs: int = Field(default=10, ge=1, le=500)
+    worker_poll_delay_seconds: float = Field(default=0.1, ge=0.01, le=5)
     worker_job_timeout_seconds: int = Field(default=60, ge=1, le=3600)
     worker_shutdown_grace_seconds: int = Field(default=25, ge=0, le=600)
     worker_health_check_interval_seconds: int = Field(default=60, ge=5, le=3600)

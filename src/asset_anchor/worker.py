@@ -124,6 +124,9 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "health_check_key": f"{settings.redis_key_prefix}worker:health",
         "health_check_interval": settings.worker_health_check_interval_seconds,
         "max_jobs": settings.worker_max_jobs,
+        # arq finds new jobs by polling; its default of 0.5 s would cap a
+        # worker running 50 ms jobs at about max_jobs / 0.5 s.
+        "poll_delay": settings.worker_poll_delay_seconds,
         "job_timeout": settings.worker_job_timeout_seconds,
         "keep_result": 3600,
         "job_completion_wait": settings.worker_shutdown_grace_seconds,

@@ -76,8 +76,8 @@ async def worker_ctx(
 
 async def drain(settings: Settings, **overrides: Any) -> Worker:
     """Run a burst worker until the queue holds nothing that is due."""
-    options = {**worker_settings(settings), **overrides}
-    worker = Worker(**options, burst=True, handle_signals=False, poll_delay=0.05)
+    options = {**worker_settings(settings), "poll_delay": 0.05, **overrides}
+    worker = Worker(**options, burst=True, handle_signals=False)
     try:
         await worker.main()
     finally:

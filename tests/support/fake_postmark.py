@@ -77,3 +77,20 @@ class FakePostmarkServer:
             with contextlib.suppress(Exception):
                 writer.close()
             self._writers.discard(writer)
+
+
+async def _serve(port: int, delay_seconds: float) -> None:
+    server = FakePostmarkServer()
+    server.port = port
+    server.delay_seconds = delay_seconds
+    await server.start()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    # A process of its own, so that a benchmark's worker does not share its
+    # CPU with the fake: python -m tests.support.fake_postmark PORT DELAY_MS
+    import sys
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(int(sys.argv[1]), int(sys.argv[2]) / 1000))
