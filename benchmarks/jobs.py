@@ -91,7 +91,12 @@ async def run_worker(settings: Settings) -> float:
 
 
 async def one_run(
-    server_url: str, redis_url: str, emails: int, provider_ms: int, max_jobs: int
+    server_url: str,
+    redis_url: str,
+    emails: int,
+    provider_ms: int,
+    max_jobs: int,
+    poll_delay: float,
 ) -> tuple[float, int]:
     name = f"aa_bench_{secrets.token_hex(4)}"
     database_url = await create_database(server_url, name)
@@ -106,7 +111,7 @@ async def one_run(
             )
         settings = Settings(
             environment="test",
-            log_level="WARNING",
+            log_level=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             database_url=database_url,
             redis_url=redis_url,
             redis_key_prefix=f"aa-bench-{secrets.token_hex(4)}:",
@@ -114,6 +119,7 @@ async def one_run(
             postmark_api_token="token-for-the-fake",  # noqa: S106
             postmark_api_url=f"http://127.0.0.1:{port}",
             worker_max_jobs=max_jobs,
+            worker_poll_delay_seconds=poll_delay,
             db_pool_size=max_jobs + 2,
         )
         await queue_emails(settings, emails)
@@ -130,7 +136,10 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description="email jobs per second, one worker")
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--provider-ms", type=int, default=50)
-    parser.add_argument("--max-jobs", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--max-jobs", type=int, nargs="+", default=[10, 20, 50])
+    parser.add_argument(
+        "--poll-delay", type=float, default=Settings().worker_poll_delay_seconds
+    )
     args = parser.parse_args()
     server_url = os.environ.get(
         "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -139,16 +148,21 @@ async def main() -> int:
 
     sys.stdout.write(
         f"{args.emails} emails, fake Postmark answering after {args.provider_ms} ms,"
-        f" one worker process, Python {sys.version.split()[0]},"
-        f" {os.cpu_count()} cores\n\n"
+        f" one worker process polling every {args.poll_delay} s,"
+        f" Python {sys.version.split()[0]}, {os.cpu_count()} cores\n\n"
         "| WORKER_MAX_JOBS | completed | seconds | jobs/s | ceiling jobs/s |\n"
         "|---|---|---|---|---|\n"
     )
     for max_jobs in args.max_jobs:
         elapsed, done = await one_run(
-            server_url, redis_url, args.emails, args.provider_ms, max_jobs
+            server_url,
+            redis_url,
+            args.emails,
+            args.provider_ms,
+            max_jobs,
+            args.poll_delay,
         )
-        ceiling = max_jobs * 1000 / args.provider_ms
+        ceiling = max_jobs * 1000 / max(args.provider_ms, 1)
         sys.stdout.write(
             f"| {max_jobs} | {done} | {elapsed:.2f} | {done / elapsed:,.0f} |"
             f" {ceiling:,.0f} |\n"

@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     outbox_handover_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
     outbox_sweep_interval_seconds: int = Field(default=15, ge=5, le=60)
     outbox_retention_days: int = Field(default=7, ge=1, le=365)
-    job_max_tries: int = Field(default=8, ge=1, le=50)
+    job_max_tries: int = Field(default=12, ge=1, le=50)
     job_retry_base_seconds: float = Field(default=2.0, gt=0, le=600)
     job_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
 

@@ -23,7 +23,7 @@ from asset_anchor.models import Email
 log = get_logger(__name__)
 
 
-@job("email.send", max_tries=10)
+@job("email.send", max_tries=14)
 async def send_email(ctx: JobContext, email_id: str) -> None:
     """Send one queued email.
 
