@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -138,9 +139,9 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture
-async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
-    """The API with its lifespan run and requests bound to the test transaction."""
+@asynccontextmanager
+async def app_on(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The API on ``settings``, lifespan run, requests bound to ``db``'s transaction."""
     app = create_app(settings)
     async with lifespan(app):
 
@@ -149,6 +150,13 @@ async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
             await db.flush()
 
         app.dependency_overrides[get_session] = test_session
+        yield app
+
+
+@pytest.fixture
+async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The API with its lifespan run and requests bound to the test transaction."""
+    async with app_on(settings, db) as app:
         yield app
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -13,8 +12,6 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from asset_anchor.app import create_app, lifespan
-from asset_anchor.db import get_session
 from asset_anchor.email.service import (
     clear_suppression,
     is_suppressed,
@@ -23,7 +20,7 @@ from asset_anchor.email.service import (
 )
 from asset_anchor.models import Email, EmailSuppression, OutboxJob
 from asset_anchor.settings import Settings
-from tests.conftest import client_for, make_settings
+from tests.conftest import app_on, client_for, make_settings
 
 WEBHOOK_URL = "/api/v1/webhooks/postmark"
 USERNAME = "postmark"
@@ -123,20 +120,6 @@ def delivery() -> dict[str, Any]:
     }
 
 
-@asynccontextmanager
-async def webhook_app(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
-    """The API on ``settings``, its requests bound to the test transaction."""
-    app = create_app(settings)
-    async with lifespan(app):
-
-        async def test_session() -> AsyncIterator[AsyncSession]:
-            yield db
-            await db.flush()
-
-        app.dependency_overrides[get_session] = test_session
-        yield app
-
-
 @pytest.fixture
 async def app(
     database_url: str, redis_url: str, db: AsyncSession
@@ -148,7 +131,7 @@ async def app(
         postmark_webhook_username=USERNAME,
         postmark_webhook_password=PASSWORD,
     )
-    async with webhook_app(settings, db) as app:
+    async with app_on(settings, db) as app:
         yield app
 
 
@@ -157,7 +140,7 @@ async def unconfigured_client(
     settings: Settings, db: AsyncSession
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API with no webhook credentials set at all."""
-    async with webhook_app(settings, db) as app, client_for(app) as client:
+    async with app_on(settings, db) as app, client_for(app) as client:
         yield client
 
 
