@@ -17,6 +17,7 @@ REDIS_PASSWORD = "redis-pw-2b4d6f8a0c"
 POSTMARK_TOKEN = "postmark-token-7c9e1a3b5d"
 STRIPE_KEY = "sk_test_stripe-key-4a6c8e0b2d"
 STRIPE_WEBHOOK = "whsec_stripe-webhook-9b1d3f5a7c"
+MFA_KEY = "mfa-key-0f2e4d6c8b0a1f3e5d7c9b1a3f5e7d9c"
 
 PRODUCTION_ENVIRONMENT = {
     "ENVIRONMENT": "production",
@@ -24,6 +25,7 @@ PRODUCTION_ENVIRONMENT = {
     "DATABASE_URL": f"postgresql://app:{DATABASE_PASSWORD}@db.example.test/app",
     "REDIS_URL": f"rediss://:{REDIS_PASSWORD}@cache.example.test:6379/0",
     "POSTMARK_API_TOKEN": POSTMARK_TOKEN,
+    "MFA_ENCRYPTION_KEY": MFA_KEY,
     "FRONTEND_URL": "https://app.example.test",
 }
 
@@ -112,7 +114,9 @@ class TestProductionRefusal:
         assert settings.production_problems() == []
 
     @pytest.mark.usefixtures("production")
-    @pytest.mark.parametrize("variable", ["JWT_SECRET", "DATABASE_URL", "REDIS_URL"])
+    @pytest.mark.parametrize(
+        "variable", ["JWT_SECRET", "DATABASE_URL", "REDIS_URL", "MFA_ENCRYPTION_KEY"]
+    )
     def test_missing_required_variable_is_named(
         self, monkeypatch: pytest.MonkeyPatch, variable: str
     ) -> None:
@@ -367,3 +371,50 @@ class TestJwtSecretValue:
 
         assert any("JWT_SECRET" in problem for problem in refused.value.problems)
         assert settings.jwt_secret is None
+
+
+class TestSigningAndEncryptionKeys:
+    def test_previous_jwt_secrets_follow_the_current_one(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        old = "o" * 40
+        older = "p" * 40
+        monkeypatch.setenv("JWT_SECRET", JWT_SECRET)
+        monkeypatch.setenv("JWT_PREVIOUS_SECRETS", f"{old}, {older},")
+
+        settings = Settings()
+
+        assert settings.jwt_verification_secrets() == [JWT_SECRET, old, older]
+        assert old not in repr(settings)
+
+    @pytest.mark.usefixtures("production")
+    def test_a_short_previous_secret_is_refused_in_production(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("JWT_PREVIOUS_SECRETS", f"{'o' * 40},short")
+
+        problems = refusal_problems()
+
+        assert problems == [
+            "JWT_PREVIOUS_SECRETS item 2 is not a real secret of at least 32"
+            " characters"
+        ]
+
+    @pytest.mark.usefixtures("production")
+    def test_the_mfa_key_must_differ_from_the_jwt_secret(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MFA_ENCRYPTION_KEY", JWT_SECRET)
+
+        assert refusal_problems() == ["MFA_ENCRYPTION_KEY must differ from JWT_SECRET"]
+
+    def test_outside_production_the_mfa_key_derives_from_the_jwt_secret(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("JWT_SECRET", JWT_SECRET)
+
+        current, previous = Settings().mfa_keys()
+
+        assert JWT_SECRET in current
+        assert current != JWT_SECRET
+        assert previous == []

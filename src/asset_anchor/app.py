@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from asset_anchor import __version__
+from asset_anchor.accounts.endpoints import admin_router, auth_router, me_router
 from asset_anchor.db import create_engine, create_sessionmaker
 from asset_anchor.email.endpoints import router as email_router
 from asset_anchor.errors import (
@@ -29,6 +30,7 @@ from asset_anchor.errors import (
 from asset_anchor.health.endpoints import router as health_router
 from asset_anchor.health.service import HealthMonitor
 from asset_anchor.jobs.queue import queue_on
+from asset_anchor.kit.ratelimit import RateLimiter
 from asset_anchor.logging import (
     configure_error_reporting,
     configure_logging,
@@ -68,6 +70,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis
     app.state.queue = queue_on(redis, settings)
     app.state.health = HealthMonitor(settings)
+    app.state.rate_limiter = RateLimiter(
+        redis,
+        prefix=settings.redis_key_prefix,
+        timeout_seconds=settings.redis_timeout_seconds,
+    )
     log.info("app.started", environment=settings.environment, version=__version__)
     try:
         yield
@@ -190,5 +197,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(me_router)
+    app.include_router(admin_router)
     app.include_router(email_router)
     return app

@@ -209,6 +209,54 @@ def cmd_send_test_email(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from asset_anchor.kit.email_address import is_plain_address
+
+    if not is_plain_address(args.email.strip()):
+        return _fail(f"not an email address: {args.email!r}")
+    name = (args.name or "").strip() or args.email.strip().partition("@")[0]
+    settings = _settings()
+    settings.require_database_url()
+    return asyncio.run(_create_admin(settings, args.email, name[:200]))
+
+
+async def _create_admin(settings: Settings, email: str, name: str) -> int:
+    from redis.asyncio import Redis
+
+    from asset_anchor.accounts.service import create_admin
+    from asset_anchor.db import create_engine, create_sessionmaker
+    from asset_anchor.jobs.outbox import dispatch_pending
+    from asset_anchor.jobs.queue import queue_on
+
+    engine = create_engine(settings, application_name="asset-anchor-cli")
+    redis = Redis.from_url(
+        settings.require_redis_url(),
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
+    )
+    try:
+        async with create_sessionmaker(engine)() as session:
+            user, created = await create_admin(
+                session, settings, email=email, full_name=name
+            )
+            needs_password = user.password_hash is None
+            await session.commit()
+            await dispatch_pending(session, queue_on(redis, settings), settings)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    account = "a new account" if created else "an existing account"
+    link = (
+        "a link to choose a password is queued for that address"
+        if needs_password
+        else "it keeps its password"
+    )
+    sys.stdout.write(
+        f"asset-anchor: {user.email} is now a platform admin ({account}); {link}.\n"
+    )
+    return 0
+
+
 def _dev_jwt_secret(data_dir: Path) -> str:
     """A development signing key that survives restarts of ``dev``."""
     path = data_dir / "jwt_secret"
@@ -359,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test_email.add_argument("--to", required=True, metavar="ADDRESS")
     test_email.set_defaults(handler=cmd_send_test_email)
+
+    admin = commands.add_parser(
+        "create-admin",
+        help="make a platform admin and email them a link to choose a password",
+    )
+    admin.add_argument("--email", required=True, metavar="ADDRESS")
+    admin.add_argument("--name", default=None, metavar="FULL_NAME")
+    admin.set_defaults(handler=cmd_create_admin)
 
     dev = commands.add_parser("dev", help="API and worker on embedded servers")
     dev.add_argument("--host", default="127.0.0.1")

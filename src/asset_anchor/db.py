@@ -123,6 +123,9 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: commit before the response, else roll back.
 
+    An error whose class sets ``keeps_work`` (a failed sign-in, which must
+    record the failure) is answered after the work so far is committed.
+
     Declared with ``scope="function"`` so that the commit runs when the route
     returns and before FastAPI sends the response: a commit that fails becomes
     an error response, never a 200 for work that was not saved. Jobs the
@@ -131,8 +134,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
+        kept: AppError | None = None
         try:
-            yield session
+            try:
+                yield session
+            except AppError as error:
+                if not error.keeps_work:
+                    raise
+                kept = error
             await session.commit()
         except BaseException:
             discard_pending(session)
@@ -142,6 +151,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await dispatch_pending(
             session, request.app.state.queue, request.app.state.settings
         )
+        if kept is not None:
+            raise kept
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -4,10 +4,13 @@ Exception tree::
 
     AppError                      any error the API answers on purpose
      ├── BadRequest               400 bad_request
+     ├── Unauthorized             401 not_authenticated
+     ├── Forbidden                403 forbidden
      ├── NotFound                 404 not_found
      ├── Conflict                 409 conflict
      ├── PayloadTooLarge          413 payload_too_large
      ├── RequestValidationFailed  422 validation_error
+     ├── TooManyRequests          429 rate_limited
      └── ServiceUnavailable       503 service_unavailable
           ├── DatabaseUnavailable 503 database_unavailable
           └── DatabaseTimeout     503 database_timeout
@@ -34,6 +37,8 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
+    keeps_work: ClassVar[bool] = False
+    """Commit the request's work before answering (see ``db.get_session``)."""
     headers: dict[str, str]
 
     def __init__(
@@ -63,6 +68,35 @@ class MethodNotAllowed(AppError):
     status = 405
     code = "method_not_allowed"
     title = "Method not allowed"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "not_authenticated"
+    title = "Authentication is required"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
+        seconds = max(1, int(retry_after_seconds))
+        super().__init__(
+            detail,
+            headers={"Retry-After": str(seconds)},
+            retry_after_seconds=seconds,
+        )
 
 
 class Conflict(AppError):

@@ -59,6 +59,15 @@ def _split_list(value: object) -> object:
     return value
 
 
+def _secret_list(value: SecretStr | None) -> list[str]:
+    """The items of a comma-separated secret variable."""
+    if value is None:
+        return []
+    return [
+        item.strip() for item in value.get_secret_value().split(",") if item.strip()
+    ]
+
+
 CommaList = Annotated[list[str], NoDecode]
 """A variable holding a comma-separated list (``a,b``)."""
 
@@ -109,6 +118,16 @@ class Settings(BaseSettings):
     health_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     jwt_secret: SecretStr | None = None
+    jwt_previous_secrets: SecretStr | None = None
+    jwt_issuer: str = Field(default="asset-anchor", min_length=1)
+    jwt_audience: str = Field(default="asset-anchor-api", min_length=1)
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=900)
+    session_ttl_days: int = Field(default=30, ge=1, le=365)
+    email_verification_ttl_hours: int = Field(default=48, ge=1, le=24 * 14)
+    password_reset_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    set_password_ttl_hours: int = Field(default=72, ge=1, le=24 * 14)
+    mfa_encryption_key: SecretStr | None = None
+    mfa_encryption_previous_keys: SecretStr | None = None
 
     cors_origins: CommaList = Field(default_factory=list)
     frontend_url: str = "http://localhost:5173"
@@ -212,6 +231,23 @@ class Settings(BaseSettings):
             raise ConfigurationError(["JWT_SECRET is not set"])
         return self._ephemeral_jwt_secret
 
+    def jwt_verification_secrets(self) -> list[str]:
+        """The signing secret first, then the previous ones still accepted."""
+        return [self.jwt_secret_value(), *_secret_list(self.jwt_previous_secrets)]
+
+    def mfa_keys(self) -> tuple[str, list[str]]:
+        """The key that encrypts TOTP secrets, and older keys that still open.
+
+        Outside production a missing key is derived from the JWT secret, so a
+        development database stays readable across restarts of ``dev``.
+        """
+        previous = _secret_list(self.mfa_encryption_previous_keys)
+        if self.mfa_encryption_key is not None:
+            return self.mfa_encryption_key.get_secret_value(), previous
+        if self.is_production:
+            raise ConfigurationError(["MFA_ENCRYPTION_KEY is not set"])
+        return f"derived-from-jwt-secret:{self.jwt_secret_value()}", previous
+
     def production_problems(self) -> list[str]:
         """Every reason this configuration must not serve production traffic."""
         if not self.is_production:
@@ -234,6 +270,20 @@ class Settings(BaseSettings):
                 f"JWT_SECRET must be at least {_MIN_JWT_SECRET_LENGTH} characters"
                 " (generate one with: openssl rand -hex 32)"
             )
+        for number, old in enumerate(_secret_list(self.jwt_previous_secrets), 1):
+            if len(old) < _MIN_JWT_SECRET_LENGTH or _is_placeholder(old):
+                problems.append(
+                    f"JWT_PREVIOUS_SECRETS item {number} is not a real secret of at"
+                    f" least {_MIN_JWT_SECRET_LENGTH} characters"
+                )
+        mfa = secret("MFA_ENCRYPTION_KEY", self.mfa_encryption_key)
+        if mfa is not None and len(mfa) < _MIN_JWT_SECRET_LENGTH:
+            problems.append(
+                f"MFA_ENCRYPTION_KEY must be at least {_MIN_JWT_SECRET_LENGTH}"
+                " characters (generate one with: openssl rand -hex 32)"
+            )
+        if mfa is not None and jwt is not None and mfa == jwt:
+            problems.append("MFA_ENCRYPTION_KEY must differ from JWT_SECRET")
         secret("DATABASE_URL", self.database_url)
         secret("REDIS_URL", self.redis_url)
         if self.resolved_email_backend == "postmark":

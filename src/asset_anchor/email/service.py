@@ -7,7 +7,6 @@ work that was saved.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -23,21 +22,17 @@ from asset_anchor.integrations.email import (
     build_mailer,
 )
 from asset_anchor.jobs.outbox import enqueue
+from asset_anchor.kit.email_address import (
+    domain_of,
+    is_plain_address,
+    normalize_address,
+)
 from asset_anchor.kit.time import utc_now
 from asset_anchor.logging import get_logger
 from asset_anchor.models import Email, EmailSuppression
 from asset_anchor.settings import Settings
 
 log = get_logger(__name__)
-
-# Deliberately loose: one @, something on each side, no spaces or controls.
-# The provider is the judge of deliverability.
-_PLAIN_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def normalize_address(address: str) -> str:
-    """The form addresses are compared and suppressed in."""
-    return address.strip().lower()
 
 
 def queue_email(
@@ -91,7 +86,7 @@ async def suppress(
         )
         .on_conflict_do_nothing(index_elements=[EmailSuppression.address])
     )
-    log.info("email.suppressed", reason=reason, domain=_domain(address))
+    log.info("email.suppressed", reason=reason, domain=domain_of(address))
 
 
 async def clear_suppression(session: AsyncSession, address: str) -> bool:
@@ -107,12 +102,8 @@ async def clear_suppression(session: AsyncSession, address: str) -> bool:
     )
     cleared = result.first() is not None
     if cleared:
-        log.info("email.suppression_cleared", domain=_domain(address))
+        log.info("email.suppression_cleared", domain=domain_of(address))
     return cleared
-
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2].lower()
 
 
 async def send_test_email(settings: Settings, to_address: str) -> DeliveryReceipt:
@@ -123,7 +114,7 @@ async def send_test_email(settings: Settings, to_address: str) -> DeliveryReceip
     is down. Raises ``EmailDeliveryError`` with the provider's reason.
     """
     address = to_address.strip()
-    if not _PLAIN_ADDRESS.fullmatch(address):
+    if not is_plain_address(address):
         raise ValueError(f"not an email address: {to_address!r}")
     rendered = render_email(
         "test", settings=settings, recipient_name=None, context={"sent_at": utc_now()}

@@ -6,7 +6,10 @@ from asset_anchor.jobs.registry import JobSpec, get_job, registered_jobs
 
 # Modules whose import registers handlers with @job(...). Add a domain's
 # tasks module here when it gains outbox jobs.
-_TASK_MODULES: tuple[str, ...] = ("asset_anchor.email.tasks",)
+_TASK_MODULES: tuple[str, ...] = (
+    "asset_anchor.email.tasks",
+    "asset_anchor.accounts.tasks",
+)
 
 
 def load() -> dict[str, JobSpec]:

@@ -31,6 +31,7 @@ from asset_anchor.integrations.email.message import (
     EmailDeliveryError,
     OutgoingEmail,
 )
+from asset_anchor.kit.email_address import domain_of
 from asset_anchor.logging import get_logger
 
 log = get_logger(__name__)
@@ -148,7 +149,7 @@ class PostmarkMailer:
             message_key=email.message_key,
             message_id=message_id,
             tag=email.tag,
-            recipient_domain=_domain(email.to_address),
+            recipient_domain=domain_of(email.to_address),
         )
         return DeliveryReceipt(provider=PROVIDER, message_id=message_id)
 
@@ -229,7 +230,3 @@ def _retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         return None
     return seconds if 0 <= seconds <= 86_400 else None
-
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2].lower()
