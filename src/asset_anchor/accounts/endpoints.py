@@ -221,6 +221,7 @@ async def refresh(
 async def logout(
     caller: CurrentPrincipal, session: SessionDep, client: ClientDep
 ) -> Done:
+    """The access token stops working at once; the refresh token too."""
     await service.revoke_sessions(
         session, caller.user_id, reason="logout", only=caller.session_id
     )
@@ -238,6 +239,7 @@ async def logout(
 async def logout_all(
     caller: CurrentPrincipal, session: SessionDep, client: ClientDep
 ) -> Done:
+    """Every access and refresh token of the account stops working at once."""
     count = await service.revoke_sessions(session, caller.user_id, reason="logout_all")
     service.record_event(
         session, "logout_all", user_id=caller.user_id, client=client, sessions=count
@@ -253,6 +255,7 @@ async def logout_all(
     responses=error_responses(*_PRINCIPAL_ERRORS),
 )
 async def sessions_list(caller: CurrentPrincipal, session: SessionDep) -> SessionList:
+    """Sessions not ended and not expired, most recently used first."""
     rows = await service.live_sessions(session, caller.user_id)
     return SessionList(
         items=[
@@ -283,6 +286,7 @@ async def sessions_revoke(
     session: SessionDep,
     client: ClientDep,
 ) -> Done:
+    """The session's tokens stop working at once."""
     await service.revoke_one_session(session, caller.user_id, session_id, client)
     return Done()
 
@@ -322,6 +326,7 @@ async def verify_email_resend(
     settings: SettingsDep,
     guard: GuardDep,
 ) -> Accepted:
+    """A new link replaces any earlier one; at most three an hour."""
     await guard.limit(RESEND_PER_USER, str(caller.user_id))
     await service.resend_verification(session, settings, caller.user_id)
     return Accepted(detail="We have sent a new confirmation link.")
@@ -403,6 +408,7 @@ async def password_change(
     responses=error_responses(*_PRINCIPAL_ERRORS),
 )
 async def mfa_status(caller: CurrentPrincipal, session: SessionDep) -> MfaStatusOut:
+    """Whether MFA is on, and how many unused recovery codes are left."""
     enabled, left = await mfa.status(session, caller.user_id)
     return MfaStatusOut(enabled=enabled, recovery_codes_left=left)
 
@@ -438,6 +444,7 @@ async def mfa_confirm(
     settings: SettingsDep,
     client: ClientDep,
 ) -> RecoveryCodesOut:
+    """Answers ten one-time recovery codes, shown this once."""
     codes = await mfa.confirm_setup(
         session,
         settings,
@@ -463,6 +470,9 @@ async def mfa_verify(
     guard: GuardDep,
     client: ClientDep,
 ) -> TokenPair:
+    """Send the login's challenge token with a current code or a recovery code.
+
+    Repeated wrong codes pause verification for the account."""
     tokens = await mfa.complete_login(
         session,
         settings,
@@ -491,6 +501,7 @@ async def mfa_disable(
     settings: SettingsDep,
     client: ClientDep,
 ) -> Done:
+    """Needs the password and a current code (or a recovery code)."""
     await mfa.disable(
         session,
         settings,
@@ -517,6 +528,7 @@ async def mfa_recovery_codes(
     settings: SettingsDep,
     client: ClientDep,
 ) -> RecoveryCodesOut:
+    """Needs a current code; every earlier recovery code stops working."""
     codes = await mfa.regenerate_recovery_codes(
         session, settings, user_id=caller.user_id, code=body.code, client=client
     )
@@ -560,6 +572,7 @@ async def _me(session: SessionDep, user_id: uuid.UUID) -> MeOut:
     responses=error_responses(*_PRINCIPAL_ERRORS),
 )
 async def me_get(caller: CurrentPrincipal, session: SessionDep) -> MeOut:
+    """The account, its organizations and its MFA state."""
     return await _me(session, caller.user_id)
 
 
@@ -620,6 +633,9 @@ async def me_security_events(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SecurityEventPage:
+    """Sign-ins, failures, lockouts, password, email and MFA changes.
+
+    Paged with `next_cursor`."""
     statement = (
         select(SecurityEvent)
         .where(SecurityEvent.user_id == caller.user_id)
@@ -679,6 +695,7 @@ async def admin_unlock(
     guard: GuardDep,
     client: ClientDep,
 ) -> AdminUserOut:
+    """Clears the account's failed sign-in count and lock. Audited."""
     user = await service.unlock_user(session, guard, admin.user_id, user_id, client)
     return _admin_user(user)
 
@@ -693,6 +710,7 @@ async def admin_unlock(
 async def admin_deactivate(
     user_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep, client: ClientDep
 ) -> AdminUserOut:
+    """The account can no longer sign in; every session ends. Audited."""
     user = await service.deactivate_user(session, admin.user_id, user_id, client)
     return _admin_user(user)
 
@@ -707,5 +725,6 @@ async def admin_deactivate(
 async def admin_reactivate(
     user_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep, client: ClientDep
 ) -> AdminUserOut:
+    """The account can sign in again with its password. Audited."""
     user = await service.reactivate_user(session, admin.user_id, user_id, client)
     return _admin_user(user)
