@@ -472,7 +472,8 @@ async def mfa_verify(
 ) -> TokenPair:
     """Send the login's challenge token with a current code or a recovery code.
 
-    Repeated wrong codes pause verification for the account."""
+    Repeated wrong codes pause verification for the account.
+    """
     tokens = await mfa.complete_login(
         session,
         settings,
@@ -635,7 +636,8 @@ async def me_security_events(
 ) -> SecurityEventPage:
     """Sign-ins, failures, lockouts, password, email and MFA changes.
 
-    Paged with `next_cursor`."""
+    Paged with `next_cursor`.
+    """
     statement = (
         select(SecurityEvent)
         .where(SecurityEvent.user_id == caller.user_id)
