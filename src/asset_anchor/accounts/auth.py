@@ -108,7 +108,7 @@ async def principal(
     ).first()
     if row is None:
         raise Unauthorized("The access token is not valid.")
-    user, auth_session = row.tuple()
+    user, auth_session = row
     if (
         auth_session.revoked_at is not None
         or auth_session.expires_at <= utc_now()

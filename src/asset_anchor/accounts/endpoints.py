@@ -559,7 +559,7 @@ async def _me(session: SessionDep, user_id: uuid.UUID) -> MeOut:
         mfa_enabled=enabled,
         memberships=[
             MembershipOut(organization_id=org_id, organization_name=name, role=role)
-            for role, org_id, name in memberships.tuples()
+            for role, org_id, name in memberships
         ],
         created_at=user.created_at,
     )

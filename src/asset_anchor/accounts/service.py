@@ -183,7 +183,7 @@ async def consume_link_token(
     ).first()
     if row is None:
         raise InvalidLinkToken
-    link, user = row.tuple()
+    link, user = row
     if (
         link.purpose not in purposes
         or link.used_at is not None
@@ -421,7 +421,7 @@ async def refresh(
     ).first()
     if row is None:
         raise InvalidRefreshToken
-    token, auth_session, user = row.tuple()
+    token, auth_session, user = row
     now = utc_now()
     if auth_session.revoked_at is not None or auth_session.expires_at <= now:
         raise InvalidRefreshToken

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from asset_anchor.kit.time import utc_now
 from asset_anchor.models.base import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 
 
@@ -153,6 +154,11 @@ class SecurityEvent(UUIDPrimaryKey, CreatedAt, Base):
         Index("ix_security_events_user_id_created_at", "user_id", "created_at"),
     )
 
+    # The clock at the event, not the transaction's start: several events of
+    # one request keep their order.
+    created_at: Mapped[datetime] = mapped_column(
+        default=utc_now, server_default=text("now()")
+    )
     user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE")
     )
