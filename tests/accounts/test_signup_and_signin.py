@@ -90,7 +90,8 @@ class TestRegister:
         await register(api, email)
         after_existing = await db.scalar(jobs)
 
-        assert before is not None and after_new is not None
+        assert before is not None
+        assert after_new is not None
         assert after_new - before == 1
         assert after_existing is not None
         assert after_existing - after_new == 1
