@@ -309,6 +309,7 @@ class TestMe:
         )
 
         assert answer.status_code == 200
+        assert answer.json()["pending_email"] == taken
         assert await emails_to(db, taken, "email_change_verify") == []
         assert len(await emails_to(db, taken, "account_exists")) == 1
 

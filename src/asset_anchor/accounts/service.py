@@ -563,6 +563,16 @@ async def request_email_change(
     if normalize_address(new_email) == user.email_normalized:
         return
     existing = await user_by_email(session, new_email)
+    hours = settings.email_verification_ttl_hours
+    # A token is made either way, so the account shows the same pending
+    # address; for an address in use it is never sent and cannot be used.
+    raw = await issue_link_token(
+        session,
+        user,
+        "change_email",
+        lifetime=timedelta(hours=hours),
+        new_email=new_email.strip(),
+    )
     if existing is not None:
         queue_email(
             session,
@@ -571,14 +581,6 @@ async def request_email_change(
             to_name=existing.full_name,
         )
     else:
-        hours = settings.email_verification_ttl_hours
-        raw = await issue_link_token(
-            session,
-            user,
-            "change_email",
-            lifetime=timedelta(hours=hours),
-            new_email=new_email.strip(),
-        )
         queue_email(
             session,
             kind="email_change_verify",
