@@ -63,6 +63,7 @@ openapi: $(STAMP) ## rewrite docs/openapi.json from the code
 bench: $(STAMP) ## run the benchmarks behind docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/health.py
 	PYTHONPATH=. $(BIN)/python benchmarks/jobs.py
+	PYTHONPATH=. $(BIN)/python benchmarks/auth.py
 
 clean: ## remove installed tools and local data
 	rm -rf $(TOOLS) $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

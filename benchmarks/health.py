@@ -38,9 +38,16 @@ def free_port() -> int:
         return port
 
 
-def run_wrk(url: str, seconds: int, connections: int) -> dict[str, str]:
+def run_wrk(
+    url: str, seconds: int, connections: int, headers: dict[str, str] | None = None
+) -> dict[str, str]:
     wrk = shutil.which("wrk")
     assert wrk is not None
+    header_args = [
+        argument
+        for name, value in (headers or {}).items()
+        for argument in ("-H", f"{name}: {value}")
+    ]
     output = subprocess.run(  # noqa: S603 - fixed arguments, loopback target
         [
             wrk,
@@ -48,6 +55,7 @@ def run_wrk(url: str, seconds: int, connections: int) -> dict[str, str]:
             f"-t{min(2, connections)}",
             f"-c{connections}",
             f"-d{seconds}s",
+            *header_args,
             url,
         ],
         capture_output=True,

@@ -99,29 +99,37 @@ async def principal(
     except TokenInvalid as error:
         raise Unauthorized("The access token is not valid.") from error
 
+    # Columns, not ORM objects: this runs on every authenticated request.
     row = (
         await session.execute(
-            select(User, AuthSession)
+            select(
+                User.email,
+                User.full_name,
+                User.email_verified_at,
+                User.is_platform_admin,
+                User.deactivated_at,
+                AuthSession.revoked_at,
+                AuthSession.expires_at,
+            )
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
         )
     ).first()
-    if row is None:
-        raise Unauthorized("The access token is not valid.")
-    user, auth_session = row
     if (
-        auth_session.revoked_at is not None
-        or auth_session.expires_at <= utc_now()
-        or user.deactivated_at is not None
+        row is None
+        or row.revoked_at is not None
+        or row.expires_at <= utc_now()
+        or row.deactivated_at is not None
     ):
         raise Unauthorized("This session has ended; sign in again.")
+    assert claims.session_id is not None
     return Principal(
-        user_id=user.id,
-        session_id=auth_session.id,
-        email=user.email,
-        full_name=user.full_name,
-        email_verified=user.email_verified_at is not None,
-        is_platform_admin=user.is_platform_admin,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        email=row.email,
+        full_name=row.full_name,
+        email_verified=row.email_verified_at is not None,
+        is_platform_admin=row.is_platform_admin,
     )
 
 
