@@ -34,7 +34,12 @@ from asset_anchor.accounts.service import (
     record_event,
     start_session,
 )
-from asset_anchor.accounts.tokens import TokenInvalid, read_token, token_hash
+from asset_anchor.accounts.tokens import (
+    TokenInvalid,
+    password_version,
+    read_token,
+    token_hash,
+)
 from asset_anchor.email.service import queue_email
 from asset_anchor.kit import totp
 from asset_anchor.kit.passwords import verify_password
@@ -209,7 +214,7 @@ async def complete_login(
     user = await get_user(session, claims.user_id)
     if user is None or user.deactivated_at is not None:
         raise InvalidMfaChallenge
-    if user.password_changed_at and user.password_changed_at > claims.issued_at:
+    if claims.password_version != password_version(user.password_changed_at):
         raise InvalidMfaChallenge
     await guard.check_mfa_allowed(user.id)
     enrolment = await _enrolment(session, user.id)

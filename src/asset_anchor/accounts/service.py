@@ -31,6 +31,7 @@ from asset_anchor.accounts.errors import (
 )
 from asset_anchor.accounts.limits import AuthGuard
 from asset_anchor.accounts.tokens import (
+    MFA_CHALLENGE_SECONDS,
     issue_access_token,
     issue_mfa_challenge,
     new_opaque_token,
@@ -356,8 +357,12 @@ async def login(
     if await mfa_enrolled(session, user.id):
         record_event(session, "login_password_accepted", user_id=user.id, client=client)
         return MfaRequired(
-            challenge_token=issue_mfa_challenge(settings, user_id=user.id),
-            expires_in=300,
+            challenge_token=issue_mfa_challenge(
+                settings,
+                user_id=user.id,
+                password_changed_at=user.password_changed_at,
+            ),
+            expires_in=MFA_CHALLENGE_SECONDS,
         )
     tokens = await start_session(session, settings, user, client, mfa_verified=False)
     record_event(
@@ -385,25 +390,26 @@ async def _login_failed(
         client=client,
         email_domain=domain_of(subject),
     )
-    if locked_seconds is None or user is None:
+    if locked_seconds is None:
         return
-    record_event(
-        session,
-        "account_locked",
-        user_id=user.id,
-        client=client,
-        seconds=locked_seconds,
-    )
-    queue_email(
-        session,
-        kind="account_locked",
-        to_address=user.email,
-        to_name=user.full_name,
-        context={"locked_minutes": max(1, round(locked_seconds / 60))},
-    )
-    raise AccountLocked(
-        locked_seconds, "Too many failed sign-ins; this account is paused for now."
-    )
+    # An address without an account locks the same way, so the answer to the
+    # failure that locks tells nothing; only a real account is told by email.
+    if user is not None:
+        record_event(
+            session,
+            "account_locked",
+            user_id=user.id,
+            client=client,
+            seconds=locked_seconds,
+        )
+        queue_email(
+            session,
+            kind="account_locked",
+            to_address=user.email,
+            to_name=user.full_name,
+            context={"locked_minutes": max(1, round(locked_seconds / 60))},
+        )
+    raise AccountLocked(locked_seconds, "Too many failed sign-ins; try again later.")
 
 
 async def refresh(

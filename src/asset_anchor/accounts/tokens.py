@@ -18,7 +18,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import jwt
@@ -29,6 +29,7 @@ from asset_anchor.settings import Settings
 ALGORITHM = "HS256"
 TokenType = Literal["access", "mfa_challenge"]
 MFA_CHALLENGE_SECONDS = 300
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TokenInvalid(Exception):
@@ -45,6 +46,20 @@ class AccessClaims:
     session_id: uuid.UUID | None
     issued_at: datetime
     expires_at: datetime
+    # An MFA challenge names the password it was earned with (see
+    # ``password_version``); access tokens carry none.
+    password_version: int | None = None
+
+
+def password_version(changed_at: datetime | None) -> int:
+    """Which password a challenge was earned with: when it was set, in µs.
+
+    Exact where a JWT's whole-second ``iat`` is not: a password set in the
+    same second as a challenge is told apart from one set just after it.
+    """
+    if changed_at is None:
+        return 0
+    return (changed_at - _EPOCH) // timedelta(microseconds=1)
 
 
 def key_id(secret: str) -> str:
@@ -93,14 +108,23 @@ def issue_access_token(
     )
 
 
-def issue_mfa_challenge(settings: Settings, *, user_id: uuid.UUID) -> str:
-    """The proof, good for five minutes, that a password was just right."""
+def issue_mfa_challenge(
+    settings: Settings, *, user_id: uuid.UUID, password_changed_at: datetime | None
+) -> str:
+    """The proof, good for five minutes, that a password was just right.
+
+    It names that password, so that a change or reset of the password voids
+    every challenge earned with the old one.
+    """
     token, _ = _encode(
         settings,
         kind="mfa_challenge",
         subject=user_id,
         lifetime_seconds=MFA_CHALLENGE_SECONDS,
-        extra={"jti": secrets.token_hex(8)},
+        extra={
+            "jti": secrets.token_hex(8),
+            "pwv": password_version(password_changed_at),
+        },
     )
     return token
 
@@ -116,8 +140,7 @@ def read_token(settings: Settings, token: str, *, expected: TokenType) -> Access
     if secret is None:
         raise TokenInvalid("unknown key")
     required = ["iss", "aud", "sub", "iat", "exp", "typ"]
-    if expected == "access":
-        required.append("sid")
+    required.append("sid" if expected == "access" else "pwv")
     try:
         claims = jwt.decode(
             token,
@@ -139,9 +162,10 @@ def read_token(settings: Settings, token: str, *, expected: TokenType) -> Access
         session_id = uuid.UUID(str(claims["sid"])) if "sid" in claims else None
         issued = datetime.fromtimestamp(int(claims["iat"]), tz=utc_now().tzinfo)
         expires = datetime.fromtimestamp(int(claims["exp"]), tz=utc_now().tzinfo)
+        version = int(claims["pwv"]) if "pwv" in claims else None
     except (TypeError, ValueError) as error:
         raise TokenInvalid("bad claims") from error
-    return AccessClaims(user_id, session_id, issued, expires)
+    return AccessClaims(user_id, session_id, issued, expires, version)
 
 
 def new_opaque_token() -> str:
