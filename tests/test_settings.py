@@ -396,8 +396,7 @@ class TestSigningAndEncryptionKeys:
         problems = refusal_problems()
 
         assert problems == [
-            "JWT_PREVIOUS_SECRETS item 2 is not a real secret of at least 32"
-            " characters"
+            "JWT_PREVIOUS_SECRETS item 2 is not a real secret of at least 32 characters"
         ]
 
     @pytest.mark.usefixtures("production")

@@ -146,8 +146,9 @@ class TestPruneIdempotencyKeys:
             await session.execute(
                 delete(IdempotencyKey).where(IdempotencyKey.scope == scope)
             )
+        # Not ``worker.jobs_complete``: a 15-second cron may fall due during
+        # the burst and count too.
         assert left == {"fresh"}
-        assert worker.jobs_complete == 1
         assert await job.result(timeout=5) >= 2
 
 
