@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from asset_anchor import migrations
 from asset_anchor.app import create_app, lifespan
 from asset_anchor.db import create_engine, create_sessionmaker, get_session
+from asset_anchor.email.service import opened_secrets
+from asset_anchor.models import Email
 from asset_anchor.settings import Settings
 from tests.support.servers import (
     call_in_thread,
@@ -91,6 +93,14 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def email_secrets(email: Email) -> dict[str, str]:
+    """A queued email's one-time values (a link's token), opened as the worker
+    would with the key of ``make_settings``."""
+    return opened_secrets(
+        make_settings("postgresql:///unused", "redis://unused"), email
+    )
 
 
 @pytest.fixture(scope="session")

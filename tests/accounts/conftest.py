@@ -18,6 +18,7 @@ from asset_anchor.accounts.tasks import send_password_reset_job
 from asset_anchor.jobs.context import JobContext
 from asset_anchor.models import Email, OutboxJob, User
 from asset_anchor.settings import Settings
+from tests.conftest import email_secrets
 
 PASSWORD = "velvet-orbit-canyon-mosaic"
 NEW_PASSWORD = "thimble-harbor-quartz-lantern"
@@ -105,7 +106,7 @@ async def last_token(db: AsyncSession, address: str, kind: str) -> str:
     """The token in the newest email of ``kind`` queued for ``address``."""
     sent = await emails_to(db, address, kind)
     assert sent, f"no {kind} email to {address}"
-    token = sent[-1].context["token"]
+    token = email_secrets(sent[-1])["token"]
     assert isinstance(token, str)
     return token
 

@@ -16,7 +16,7 @@ from arq.connections import create_pool
 from arq.worker import Retry
 from fastapi import APIRouter
 from pydantic import SecretStr
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from asset_anchor.app import create_app, lifespan
@@ -412,3 +412,102 @@ class TestFileBackend:
         files = list(tmp_path.glob("*.eml"))
         assert [path.name for path in files] == [f"{email.id}.eml"]
         assert "Subject: Test email from Asset Anchor" in files[0].read_text()
+
+
+class TestOneTimeValues:
+    RAW = "one-time-link-token-0123456789abcdefghijklmnop"
+
+    async def commit_reset(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        address: str = "tenant@example.test",
+    ) -> OutboxJob:
+        async with sessions.begin() as session:
+            queue_email(
+                session,
+                kind="password_reset",
+                to_address=address,
+                to_name="Dana Tenant",
+                context={"expires_minutes": 60},
+                secrets={"token": self.RAW},
+                settings=settings,
+            )
+            session.info.clear()
+        [job] = await jobs(sessions)
+        return job
+
+    async def test_a_queued_token_is_stored_only_encrypted(
+        self,
+        mail_settings: Settings,
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await self.commit_reset(committed_sessionmaker, mail_settings)
+
+        async with committed_sessionmaker() as session:
+            row = (
+                await session.execute(
+                    select(cast(Email.context, Text), Email.secret_context)
+                )
+            ).one()
+
+        assert self.RAW not in row[0]
+        assert row[1] is not None
+        assert self.RAW not in row[1]
+
+    async def test_the_sent_email_carries_the_link_and_the_row_forgets_it(
+        self,
+        mail_settings: Settings,
+        worker_ctx: dict[str, Any],
+        postmark: FakePostmark,
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        job = await self.commit_reset(committed_sessionmaker, mail_settings)
+
+        await run_outbox_job(worker_ctx, str(job.id))
+
+        [sent] = postmark.accepted
+        link = f"{mail_settings.frontend_url}/reset-password?token={self.RAW}"
+        assert link in sent["TextBody"]
+        [email] = await emails(committed_sessionmaker)
+        assert email.sent_at is not None
+        assert email.secret_context is None
+
+    async def test_a_suppressed_email_forgets_its_token_too(
+        self,
+        mail_settings: Settings,
+        worker_ctx: dict[str, Any],
+        postmark: FakePostmark,
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        async with committed_sessionmaker.begin() as session:
+            await suppress(session, "bounced@example.test", reason="HardBounce")
+        job = await self.commit_reset(
+            committed_sessionmaker, mail_settings, "bounced@example.test"
+        )
+
+        await run_outbox_job(worker_ctx, str(job.id))
+
+        [email] = await emails(committed_sessionmaker)
+        assert postmark.requests == []
+        assert email.suppressed_at is not None
+        assert email.secret_context is None
+
+    async def test_an_email_sealed_under_an_unknown_key_is_dead_with_the_reason(
+        self,
+        mail_settings: Settings,
+        worker_ctx: dict[str, Any],
+        postmark: FakePostmark,
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        other_key = mail_settings.model_copy(
+            update={"mfa_encryption_key": SecretStr("k" * 40)}
+        )
+        job = await self.commit_reset(committed_sessionmaker, other_key)
+
+        await run_outbox_job(worker_ctx, str(job.id))
+
+        [dead] = await jobs(committed_sessionmaker)
+        assert dead.dead_at is not None
+        assert "MFA_ENCRYPTION_KEY" in (dead.last_error or "")
+        assert postmark.requests == []

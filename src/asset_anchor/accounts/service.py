@@ -212,7 +212,9 @@ async def send_verification(
         kind="verify_email",
         to_address=user.email,
         to_name=user.full_name,
-        context={"token": raw, "expires_hours": hours},
+        context={"expires_hours": hours},
+        secrets={"token": raw},
+        settings=settings,
     )
 
 
@@ -592,7 +594,9 @@ async def request_email_change(
             kind="email_change_verify",
             to_address=new_email.strip(),
             to_name=user.full_name,
-            context={"token": raw, "expires_hours": hours},
+            context={"expires_hours": hours},
+            secrets={"token": raw},
+            settings=settings,
         )
     record_event(
         session,
@@ -648,7 +652,9 @@ async def send_password_reset(
         kind="password_reset",
         to_address=user.email,
         to_name=user.full_name,
-        context={"token": raw, "expires_minutes": minutes},
+        context={"expires_minutes": minutes},
+        secrets={"token": raw},
+        settings=settings,
     )
     record_event(session, "password_reset_requested", user_id=user.id, client=None)
     return True
@@ -752,7 +758,9 @@ async def create_admin(
             kind="set_password",
             to_address=user.email,
             to_name=user.full_name,
-            context={"token": raw, "expires_hours": hours},
+            context={"expires_hours": hours},
+            secrets={"token": raw},
+            settings=settings,
         )
     record_event(session, "admin_granted", user_id=user.id, client=None, via="cli")
     return user, created

@@ -7,6 +7,7 @@ work that was saved.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -27,12 +28,27 @@ from asset_anchor.kit.email_address import (
     is_plain_address,
     normalize_address,
 )
+from asset_anchor.kit.secretbox import SecretBox
 from asset_anchor.kit.time import utc_now
 from asset_anchor.logging import get_logger
 from asset_anchor.models import Email, EmailSuppression
 from asset_anchor.settings import Settings
 
 log = get_logger(__name__)
+
+
+# Outside production with no MFA_ENCRYPTION_KEY, a process may have a JWT
+# secret of its own (``create-admin`` run beside ``dev``), so the key derived
+# from it would differ from the worker's: every such process uses this one.
+_DEVELOPMENT_KEY = "development-only-email-secrets-key-not-for-production"
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """What encrypts the one-time values of emails waiting to be sent."""
+    if settings.mfa_encryption_key is None and not settings.is_production:
+        return SecretBox(_DEVELOPMENT_KEY, purpose="email-secrets")
+    current, previous = settings.mfa_keys()
+    return SecretBox(current, previous, purpose="email-secrets")
 
 
 def queue_email(
@@ -42,20 +58,43 @@ def queue_email(
     to_address: str,
     to_name: str | None = None,
     context: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> Email:
-    """Write an email and the job that sends it, in the caller's transaction."""
+    """Write an email and the job that sends it, in the caller's transaction.
+
+    ``secrets`` (a link's one-time token) are rendered like ``context`` but
+    stored encrypted with ``settings``' key, and wiped once the email is sent:
+    the database never holds a usable token in the clear.
+    """
     if not known_kind(kind):
         raise ValueError(f"no email templates for kind {kind!r}")
+    sealed = None
+    if secrets:
+        if settings is None:
+            raise ValueError("an email with secrets needs the settings to seal them")
+        sealed = secret_box(settings).encrypt(json.dumps(secrets))
     email = Email(
         id=uuid.uuid4(),
         kind=kind,
         to_address=to_address.strip(),
         to_name=to_name,
         context=context or {},
+        secret_context=sealed,
     )
     session.add(email)
     enqueue(session, "email.send", email_id=str(email.id))
     return email
+
+
+def opened_secrets(settings: Settings, email: Email) -> dict[str, str]:
+    """The email's one-time values, decrypted; empty once wiped."""
+    if email.secret_context is None:
+        return {}
+    opened: dict[str, str] = json.loads(
+        secret_box(settings).decrypt(email.secret_context)
+    )
+    return opened
 
 
 async def is_suppressed(session: AsyncSession, address: str) -> bool:

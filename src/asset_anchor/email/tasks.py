@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import select
 
-from asset_anchor.email.service import is_suppressed
+from asset_anchor.email.service import is_suppressed, opened_secrets
 from asset_anchor.email.templates import render_email
 from asset_anchor.integrations.email import (
     EmailDeliveryError,
@@ -16,6 +16,7 @@ from asset_anchor.integrations.email import (
 from asset_anchor.jobs.context import JobContext
 from asset_anchor.jobs.errors import PermanentJobError
 from asset_anchor.jobs.registry import job
+from asset_anchor.kit.secretbox import SecretBoxError
 from asset_anchor.kit.time import utc_now
 from asset_anchor.logging import get_logger
 from asset_anchor.models import Email
@@ -44,14 +45,21 @@ async def send_email(ctx: JobContext, email_id: str) -> None:
 
     if await is_suppressed(ctx.session, email.to_address):
         email.suppressed_at = utc_now()
+        email.secret_context = None
         log.info("email.not_sent_suppressed", email_id=email_id, kind=email.kind)
         return
 
+    try:
+        secrets = opened_secrets(ctx.settings, email)
+    except SecretBoxError as error:
+        raise PermanentJobError(
+            "no configured MFA_ENCRYPTION_KEY opens this email's secrets"
+        ) from error
     rendered = render_email(
         email.kind,
         settings=ctx.settings,
         recipient_name=email.to_name,
-        context=email.context,
+        context={**email.context, **secrets},
     )
     mailer = build_mailer(ctx.settings, ctx.http)
     outgoing = OutgoingEmail(
@@ -72,6 +80,7 @@ async def send_email(ctx: JobContext, email_id: str) -> None:
     email.provider = receipt.provider
     email.provider_message_id = receipt.message_id
     email.sent_at = utc_now()
+    email.secret_context = None
     log.info(
         "email.sent",
         email_id=email_id,

@@ -1,4 +1,6 @@
-"""Encryption at rest for small secrets (TOTP seeds), with key rotation.
+"""Encryption at rest for small secrets, with key rotation.
+
+TOTP seeds, and the one-time tokens of emails waiting for the worker.
 
 A database dump or backup alone must not yield anyone's second factor, so such
 secrets are stored encrypted under a key that lives only in the settings.
@@ -33,20 +35,27 @@ class SecretBoxError(ValueError):
 class SecretBox:
     """Encrypts with the current key, decrypts with the current or a previous one."""
 
-    def __init__(self, current_key: str, previous_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        current_key: str,
+        previous_keys: Sequence[str] = (),
+        *,
+        purpose: str = "",
+    ) -> None:
         """Derive one Fernet key per key string; refuse short ones.
 
         A key that is too short is a configuration mistake, raised now rather
-        than at the first login.
+        than at the first login. ``purpose`` separates uses of one setting: a
+        token made for one purpose never opens under another.
         """
         for key in (current_key, *previous_keys):
             if len(key) < MIN_KEY_LENGTH:
                 raise ValueError(
                     f"secretbox keys must be at least {MIN_KEY_LENGTH} characters"
                 )
-        self._current = _fernet(current_key)
+        self._current = _fernet(current_key, purpose)
         self._all = MultiFernet(
-            [self._current, *(_fernet(key) for key in previous_keys)]
+            [self._current, *(_fernet(key, purpose) for key in previous_keys)]
         )
 
     def __repr__(self) -> str:
@@ -85,7 +94,11 @@ class SecretBox:
             raise SecretBoxError("no configured key opens this token") from error
 
 
-def _fernet(key: str) -> Fernet:
-    """The Fernet for one key string (see ``_DERIVATION_LABEL``)."""
-    digest = hashlib.sha256(_DERIVATION_LABEL + key.encode("utf-8")).digest()
+def _fernet(key: str, purpose: str) -> Fernet:
+    """The Fernet for one key string and purpose (see ``_DERIVATION_LABEL``).
+
+    The empty purpose (TOTP seeds) derives as the label and key alone.
+    """
+    label = _DERIVATION_LABEL + (purpose.encode("utf-8") + b"\x00" if purpose else b"")
+    digest = hashlib.sha256(label + key.encode("utf-8")).digest()
     return Fernet(base64.urlsafe_b64encode(digest))

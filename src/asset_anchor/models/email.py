@@ -20,6 +20,9 @@ class Email(CreatedAt, Base):
     until then it is pending, and a failure to send is recorded on its
     ``email.send`` outbox job (dead with the reason, replayable). The context
     holds JSON values only (ids, names, ISO timestamps), rendered at send time.
+    ``secret_context`` holds what must not sit in the database readable (the
+    one-time token of a link), encrypted, and is wiped once the worker is
+    done with the email.
     """
 
     __tablename__ = "emails"
@@ -32,6 +35,7 @@ class Email(CreatedAt, Base):
     to_address: Mapped[str] = mapped_column(String(320))
     to_name: Mapped[str | None] = mapped_column(String(200))
     context: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    secret_context: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str | None] = mapped_column(String(500))
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
