@@ -40,6 +40,11 @@ async def conflict() -> None:
     raise LeaseNotActive("Lease 42 ended on 2026-01-31.", lease_id="42")
 
 
+@probe.get("/database-down")
+async def database_down() -> None:
+    raise ConnectionRefusedError("connection to the database refused")
+
+
 @pytest.fixture
 async def probe_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     app.include_router(probe)
@@ -169,6 +174,17 @@ class TestBodyLimit:
 
         assert_problem(response, 413, "payload_too_large")
 
+    async def test_an_absurdly_long_declared_length_is_a_413(
+        self, probe_client: httpx.AsyncClient
+    ) -> None:
+        response = await probe_client.post(
+            "/api/v1/probe/echo",
+            content=b'{"name": "Unit 4B", "amount": 1}',
+            headers={"content-type": "application/json", "content-length": "9" * 5000},
+        )
+
+        assert_problem(response, 413, "payload_too_large")
+
     async def test_chunked_oversize_body_is_refused_with_413(
         self, probe_client: httpx.AsyncClient
     ) -> None:
@@ -183,6 +199,25 @@ class TestBodyLimit:
         )
 
         assert_problem(response, 413, "payload_too_large")
+
+    @pytest.mark.parametrize(
+        "declared",
+        [b"12abc", b"-1", b"1.5", b" ", b"\xb2"],
+        ids=["letters", "negative", "fraction", "blank", "superscript"],
+    )
+    async def test_a_malformed_content_length_is_a_400_problem(
+        self, probe_client: httpx.AsyncClient, declared: bytes
+    ) -> None:
+        response = await probe_client.post(
+            "/api/v1/probe/echo",
+            content=b'{"name": "Unit 4B", "amount": 1}',
+            headers=[
+                (b"content-type", b"application/json"),
+                (b"content-length", declared),
+            ],
+        )
+
+        assert_problem(response, 400, "invalid_content_length")
 
     async def test_chunked_body_under_the_limit_reaches_the_route(
         self, probe_client: httpx.AsyncClient
@@ -242,6 +277,23 @@ class TestCors:
         assert allowed == "https://app.example.test"
         assert "x-request-id" in response.headers
 
+    async def test_a_preflight_carries_the_security_headers(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.options(
+            "/api/v1/anything",
+            headers={
+                "Origin": "https://app.example.test",
+                "Access-Control-Request-Method": "GET",
+                "X-Request-ID": "preflight-1",
+            },
+        )
+
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == "preflight-1"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+
     async def test_preflight_from_another_origin_is_refused(
         self, client: httpx.AsyncClient
     ) -> None:
@@ -253,5 +305,82 @@ class TestCors:
             },
         )
 
-        assert response.status_code == 400
+        body = assert_problem(response, 400, "cors_refused")
         assert "access-control-allow-origin" not in response.headers
+        assert "origin" in str(body["detail"])
+        assert body["instance"] == "/api/v1/anything"
+
+    @pytest.mark.parametrize(
+        ("request_headers", "refused"),
+        [
+            ({"Access-Control-Request-Method": "TRACE"}, "method"),
+            (
+                {
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "X-Forbidden",
+                },
+                "headers",
+            ),
+        ],
+        ids=["method", "header"],
+    )
+    async def test_a_preflight_asking_too_much_is_a_problem(
+        self,
+        client: httpx.AsyncClient,
+        request_headers: dict[str, str],
+        refused: str,
+    ) -> None:
+        response = await client.options(
+            "/api/v1/anything",
+            headers={"Origin": "https://app.example.test", **request_headers},
+        )
+
+        body = assert_problem(response, 400, "cors_refused")
+        assert refused in str(body["detail"])
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+    async def test_an_ordinary_answer_carries_cors_and_our_own_headers(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get(
+            "/health/live", headers={"Origin": "https://app.example.test"}
+        )
+
+        assert response.status_code == 200
+        allowed = response.headers["access-control-allow-origin"]
+        assert allowed == "https://app.example.test"
+        assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+        assert len(response.headers["x-request-id"]) == 32
+        assert response.headers["x-frame-options"] == "DENY"
+
+    @pytest.mark.parametrize(
+        ("method", "path", "status", "code"),
+        [
+            ("POST", "/api/v1/probe/echo", 413, "payload_too_large"),
+            ("GET", "/api/v1/probe/boom", 500, "internal_error"),
+            ("GET", "/api/v1/probe/database-down", 503, "database_unavailable"),
+        ],
+        ids=["413", "500", "503"],
+    )
+    async def test_answers_of_the_last_resort_layer_are_readable_cross_origin(
+        self,
+        probe_client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        status: int,
+        code: str,
+    ) -> None:
+        response = await probe_client.request(
+            method,
+            path,
+            content=b"x" * (1_048_576 + 1) if method == "POST" else None,
+            headers={
+                "Origin": "https://app.example.test",
+                "content-type": "application/json",
+            },
+        )
+
+        assert_problem(response, status, code)
+        allowed = response.headers["access-control-allow-origin"]
+        assert allowed == "https://app.example.test"
+        assert response.headers["access-control-allow-credentials"] == "true"

@@ -37,7 +37,12 @@ from tests.accounts.conftest import (
     new_email,
     register,
 )
-from tests.conftest import REDIS_PREFIX, email_secrets, make_settings
+from tests.conftest import (
+    REDIS_PREFIX,
+    complete_registrations,
+    email_secrets,
+    make_settings,
+)
 from tests.test_cli import run_command
 
 CONFIRM = "/api/v1/auth/password-reset/confirm"
@@ -100,6 +105,12 @@ class Made:
             await session.execute(
                 delete(OutboxJob).where(
                     OutboxJob.arguments["email_id"].astext.in_(email_ids)
+                )
+            )
+            await session.execute(
+                delete(OutboxJob).where(
+                    OutboxJob.job_name == "accounts.complete_registration",
+                    OutboxJob.completed_at.is_not(None),
                 )
             )
             await session.execute(
@@ -288,6 +299,8 @@ class TestCreateAdmin:
         email = made.new_email()
         async with client_at(real_app) as api:
             assert (await register(api, email)).status_code == 202
+        async with made.sessions.begin() as session:
+            assert await complete_registrations(session, real_app.state.settings) >= 1
 
         code = create_admin(email)
 

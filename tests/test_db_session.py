@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from asset_anchor.app import create_app, lifespan
@@ -151,3 +152,23 @@ class TestDatabaseOutage:
 
         assert response.status_code == 503
         assert response.json()["code"] == "database_unavailable"
+
+
+class TestFailedStatements:
+    async def test_an_error_never_carries_the_statement_parameters(
+        self, db: AsyncSession
+    ) -> None:
+        secret = f"not-for-any-log-{uuid.uuid4().hex}"
+        db.add(new_key(secret))
+        await db.flush()
+
+        duplicate = await db.begin_nested()
+        db.add(new_key(secret))
+
+        with pytest.raises(IntegrityError) as raised:
+            await db.flush()
+        await duplicate.rollback()
+
+        assert "duplicate key" in str(raised.value)
+        assert secret not in str(raised.value)
+        assert secret not in repr(raised.value)

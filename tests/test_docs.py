@@ -57,6 +57,63 @@ def test_render_sets_only_variables_the_service_reads() -> None:
     assert not unknown, f"render.yaml sets unknown variables: {sorted(unknown)}"
 
 
+# What a service of render.yaml is not given, and why. Both services load the
+# whole Settings class, so everything else must be declared for each of them.
+NOT_DECLARED: dict[str, dict[str, str]] = {
+    "asset-anchor-api": {
+        "PORT": "Render sets it on every web service and routes traffic to it",
+    },
+    "asset-anchor-worker": {
+        "PORT": "the worker serves no HTTP",
+        "WEB_CONCURRENCY": "uvicorn processes, read by `serve` only",
+        "FORWARDED_ALLOW_IPS": "read by the API's proxy-header middleware only",
+        "FORWARDED_HOPS": "read by the API's proxy-header middleware only",
+        "CORS_ORIGINS": "only the API answers browsers",
+        "POSTMARK_WEBHOOK_USERNAME": "the API receives Postmark's webhook",
+        "POSTMARK_WEBHOOK_PASSWORD": "the API receives Postmark's webhook",
+    },
+}
+
+
+def render_blocks() -> dict[str, str]:
+    """The text of render.yaml's variable group (``group``) and of each service."""
+    group, _, rest = RENDER.partition("\nservices:\n")
+    services, _, _ = rest.partition("\ndatabases:\n")
+    blocks = {"group": group}
+    for block in re.split(r"^  - type: ", services, flags=re.MULTILINE)[1:]:
+        name = re.search(r"^    name: (\S+)$", block, re.MULTILINE)
+        assert name is not None, block[:80]
+        blocks[name.group(1)] = block
+    return blocks
+
+
+def keys_in(text: str) -> set[str]:
+    return set(re.findall(r"^\s+- key: ([A-Z][A-Z0-9_]+)\s*$", text, re.MULTILINE))
+
+
+def declared_for(service: str) -> set[str]:
+    """The variables a service gets: its own and its group's."""
+    blocks = render_blocks()
+    declared = keys_in(blocks[service])
+    if "- fromGroup: asset-anchor-shared" in blocks[service]:
+        declared |= keys_in(blocks["group"])
+    return declared
+
+
+@pytest.mark.parametrize("service", sorted(NOT_DECLARED))
+def test_render_declares_every_setting_for_each_service(service: str) -> None:
+    read = setting_names() | OUTSIDE_SETTINGS
+    missing = read - declared_for(service) - set(NOT_DECLARED[service])
+    assert not missing, f"declare in render.yaml for {service}: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("service", sorted(NOT_DECLARED))
+def test_render_exemptions_are_current(service: str) -> None:
+    exempt = set(NOT_DECLARED[service])
+    assert exempt <= setting_names() | OUTSIDE_SETTINGS
+    assert not exempt & declared_for(service), "declared after all: drop the exemption"
+
+
 def test_render_defaults_are_valid_settings() -> None:
     """Every literal value in render.yaml passes the settings' validation."""
     pairs = re.findall(

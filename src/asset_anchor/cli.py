@@ -56,8 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host,
         port=settings.port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # The app reads the proxy headers itself (asset_anchor.proxy), counting
+        # hops from the right; uvicorn's own reading trusts the left-most.
+        proxy_headers=False,
         workers=args.workers,
         log_config=None,
         access_log=False,
@@ -337,6 +338,7 @@ async def _serve_dev(settings: Settings, host: str) -> None:
             app,
             host=host,
             port=settings.port,
+            proxy_headers=False,
             log_config=None,
             access_log=False,
             server_header=False,

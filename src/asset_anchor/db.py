@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -113,6 +113,9 @@ def create_engine(
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args=connect_args,
+        # A failed statement's parameters (a password hash, an address) must
+        # never reach a log line or Sentry through the exception's text.
+        hide_parameters=True,
     )
 
 
@@ -181,3 +184,29 @@ def classify_database_error(error: BaseException) -> AppError | None:
     if isinstance(error, OSError) and error.errno is not None:
         return DatabaseUnavailable()
     return None
+
+
+def violated_constraint(error: sa_exc.IntegrityError) -> str | None:
+    """The name of the constraint an INSERT or UPDATE broke, when PostgreSQL says."""
+    cause = error.orig.__cause__ if error.orig is not None else None
+    name = getattr(cause, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+async def flush_or_conflict(
+    session: AsyncSession, conflicts: Mapping[str, type[AppError]]
+) -> None:
+    """Flush in a savepoint; breaking one of the named constraints raises its error.
+
+    The service checks first, for a clear answer; this turns the race that a
+    check cannot close (two requests at once) into the same answer instead of
+    a 500, and leaves the transaction usable.
+    """
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except sa_exc.IntegrityError as error:
+        known = conflicts.get(violated_constraint(error) or "")
+        if known is None:
+            raise
+        raise known() from error

@@ -1,8 +1,10 @@
-"""The outermost layer of every request: id, limits, headers, last-resort errors.
+"""The outer layers of every request: CORS, then id, limits, headers, errors.
 
-Written as plain ASGI rather than ``BaseHTTPMiddleware`` so that it adds no
-task hop per request, can read the body as it streams, and can still answer
-when everything inside it failed.
+``CorsMiddleware`` is the outermost, so that every answer, those made by
+``RequestContextMiddleware`` when everything inside it failed included,
+carries the headers a browser needs to read it. Both are plain ASGI rather
+than ``BaseHTTPMiddleware`` so that they add no task hop per request, can read
+the body as it streams, and can still answer when everything inside failed.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asset_anchor.db import classify_database_error
 from asset_anchor.errors import (
     PROBLEM_JSON,
     AppError,
+    BadRequest,
     InternalError,
     PayloadTooLarge,
     problem_body,
@@ -29,6 +35,10 @@ log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+_CONTENT_LENGTH = re.compile(r"[0-9]+")
+# More digits than this is more than any limit (and int() refuses thousands).
+_MAX_LENGTH_DIGITS = 18
 _DOCS_PATHS = ("/docs", "/redoc")
 
 _BASE_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -55,8 +65,38 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+class InvalidContentLength(BadRequest):
+    code = "invalid_content_length"
+    title = "The Content-Length header is not a number of bytes"
+
+
+class CorsRefused(BadRequest):
+    code = "cors_refused"
+    title = "This cross-origin request is not allowed"
+
+
 class _BodyTooLarge(Exception):
     pass
+
+
+class _BadContentLength(Exception):
+    pass
+
+
+def response_headers(
+    path: str, request_id: str, *, hsts: bool
+) -> list[tuple[bytes, bytes]]:
+    """The request id and security headers every answer carries."""
+    headers = [
+        (REQUEST_ID_HEADER.encode(), request_id.encode()),
+        *_BASE_SECURITY_HEADERS,
+    ]
+    if not path.startswith(_DOCS_PATHS):
+        headers.append(_API_CSP)
+        headers.append((b"cache-control", b"no-store"))
+    if hsts:
+        headers.append(_HSTS)
+    return headers
 
 
 class RequestContextMiddleware:
@@ -65,7 +105,8 @@ class RequestContextMiddleware:
     - Binds the request id to every log line and echoes it as ``X-Request-ID``.
     - Refuses a body over ``max_body_bytes`` with 413 before the app reads it:
       by ``Content-Length`` when given, otherwise by buffering at most the
-      limit of a chunked body.
+      limit of a chunked body. A ``Content-Length`` that is not a number is a
+      400.
     - Anything the app raised and did not answer becomes a problem document:
       a database outage a 503, everything else a 500 that names the request id
       and nothing else.
@@ -97,7 +138,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        extra_headers = self._response_headers(scope["path"], request_id)
+        extra_headers = response_headers(scope["path"], request_id, hsts=self.hsts)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
@@ -132,7 +173,12 @@ class RequestContextMiddleware:
     async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
         declared = _header(scope, b"content-length")
         if declared is not None:
-            if not declared.isdigit() or int(declared) > self.max_body_bytes:
+            if not _CONTENT_LENGTH.fullmatch(declared):
+                raise _BadContentLength
+            if (
+                len(declared) > _MAX_LENGTH_DIGITS
+                or int(declared) > self.max_body_bytes
+            ):
                 raise _BodyTooLarge
             return receive
         if _header(scope, b"transfer-encoding") is None:
@@ -163,20 +209,6 @@ class RequestContextMiddleware:
 
         return replay
 
-    def _response_headers(
-        self, path: str, request_id: str
-    ) -> list[tuple[bytes, bytes]]:
-        headers = [
-            (REQUEST_ID_HEADER.encode(), request_id.encode()),
-            *_BASE_SECURITY_HEADERS,
-        ]
-        if not path.startswith(_DOCS_PATHS):
-            headers.append(_API_CSP)
-            headers.append((b"cache-control", b"no-store"))
-        if self.hsts:
-            headers.append(_HSTS)
-        return headers
-
     async def _answer_error(
         self, scope: Scope, send: Send, error: Exception, request_id: str
     ) -> None:
@@ -185,6 +217,8 @@ class RequestContextMiddleware:
             known = PayloadTooLarge(
                 f"The request body is larger than {self.max_body_bytes} bytes."
             )
+        elif isinstance(error, _BadContentLength):
+            known = InvalidContentLength()
         else:
             known = classify_database_error(error)
         if known is None:
@@ -226,3 +260,99 @@ async def send_problem(
         {"type": "http.response.start", "status": status, "headers": raw_headers}
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, as the outermost layer, in our envelope.
+
+    Preflight requests are answered here and never reach the layers inside,
+    so this stamps them with the request id and security headers itself, and
+    a refused one (origin, method or header not allowed) is a 400 problem
+    document with the code ``cors_refused`` instead of Starlette's plain text.
+    Every other answer passes through Starlette's own handling, which adds the
+    ``Access-Control-*`` headers.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allow_origins: Collection[str],
+        allow_methods: Collection[str],
+        allow_headers: Collection[str],
+        allow_credentials: bool,
+        expose_headers: Collection[str],
+        max_age: int,
+        hsts: bool,
+    ) -> None:
+        super().__init__(
+            app,
+            allow_origins=allow_origins,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            allow_credentials=allow_credentials,
+            expose_headers=expose_headers,
+            max_age=max_age,
+        )
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_preflight(scope):
+            await super().__call__(scope, receive, send)
+            return
+        request_id = request_id_for(_header(scope, REQUEST_ID_HEADER.encode()))
+        headers = Headers(scope=scope)
+        answer = self.preflight_response(request_headers=headers)
+        if answer.status_code != 200:
+            with bound(request_id=request_id):
+                answer = self._refusal(answer, scope["path"], request_id, headers)
+        present = {key for key, _ in answer.raw_headers}
+        answer.raw_headers.extend(
+            (key, value)
+            for key, value in response_headers(
+                scope["path"], request_id, hsts=self.hsts
+            )
+            if key not in present
+        )
+        await answer(scope, receive, send)
+
+    def _refusal(
+        self, answer: Response, path: str, request_id: str, request_headers: Headers
+    ) -> Response:
+        # Starlette's text names what was refused: "Disallowed CORS origin, method".
+        refused = bytes(answer.body).decode().removeprefix("Disallowed CORS ")
+        log.info(
+            "http.cors_refused",
+            path=path,
+            refused=refused,
+            origin=request_headers.get("origin", "")[:200],
+        )
+        error = CorsRefused(f"Not allowed by this API's CORS policy: {refused}.")
+        body = problem_body(
+            status=error.status,
+            code=error.code,
+            title=error.title,
+            detail=error.detail,
+            instance=path,
+            request_id=request_id,
+        )
+        cors_headers = {
+            key: value
+            for key, value in answer.headers.items()
+            if key not in ("content-length", "content-type")
+        }
+        return JSONResponse(
+            body,
+            status_code=error.status,
+            headers=cors_headers,
+            media_type=PROBLEM_JSON,
+        )
+
+
+def _is_preflight(scope: Scope) -> bool:
+    """What Starlette's CORS answers itself: OPTIONS with Origin and a method."""
+    return (
+        scope["method"] == "OPTIONS"
+        and _header(scope, b"origin") is not None
+        and _header(scope, b"access-control-request-method") is not None
+    )

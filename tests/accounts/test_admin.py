@@ -1,4 +1,4 @@
-"""The platform admin's user actions: unlock, deactivate, reactivate."""
+"""The platform admin's user actions: find, unlock, deactivate, reactivate."""
 
 from __future__ import annotations
 
@@ -25,8 +25,11 @@ REFRESH = "/api/v1/auth/refresh"
 WRONG_PASSWORD = "not-the-password-at-all"
 
 
+USERS = "/api/v1/admin/users"
+
+
 def action(user_id: uuid.UUID | str, verb: str) -> str:
-    return f"/api/v1/admin/users/{user_id}/{verb}"
+    return f"{USERS}/{user_id}/{verb}"
 
 
 async def admin_signed_in(api: httpx.AsyncClient, db: AsyncSession) -> dict[str, Any]:
@@ -76,6 +79,28 @@ class TestWhoMay:
 
         assert answer.status_code == 401
 
+    async def test_a_user_who_is_not_an_admin_cannot_find_users(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        caller = await signed_in(api)
+        target = await signed_in(api)
+
+        answer = await api.get(
+            USERS,
+            params={"email": target["email"]},
+            headers=bearer(caller["access_token"]),
+        )
+
+        assert answer.status_code == 403
+        assert answer.json()["code"] == "admin_only"
+        assert target["email"] not in answer.text
+
+    async def test_finding_without_a_token_is_401(self, api: httpx.AsyncClient) -> None:
+        answer = await api.get(USERS, params={"email": new_email()})
+
+        assert answer.status_code == 401
+        assert answer.json()["code"] == "not_authenticated"
+
     @pytest.mark.parametrize("verb", ["unlock", "deactivate", "reactivate"])
     async def test_an_unknown_user_is_404(
         self, api: httpx.AsyncClient, db: AsyncSession, verb: str
@@ -114,10 +139,85 @@ class TestUnlock:
             "full_name": "Jordan Riley",
             "is_platform_admin": False,
             "deactivated": False,
+            "locked": False,
         }
         assert (await login(api, target["email"], PASSWORD)).status_code == 200
         [event] = await events_of(db, user.id, "account_unlocked")
         assert event.detail["by"] == str(admin["id"])
+
+
+class TestFind:
+    async def test_an_admin_finds_a_user_by_address_however_it_is_written(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        admin = await admin_signed_in(api, db)
+        target = await signed_in(api)
+        user = await user_with(db, target["email"])
+
+        answer = await api.get(
+            USERS,
+            params={"email": f"  {target['email'].upper()} "},
+            headers=bearer(admin["access_token"]),
+        )
+
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "id": str(user.id),
+            "email": target["email"],
+            "full_name": "Jordan Riley",
+            "is_platform_admin": False,
+            "deactivated": False,
+            "locked": False,
+        }
+
+    async def test_the_answer_says_whether_sign_in_is_locked(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        admin = await admin_signed_in(api, db)
+        target = await signed_in(api)
+        for _ in range(5):
+            await login(api, target["email"], WRONG_PASSWORD)
+        headers = bearer(admin["access_token"])
+
+        locked = await api.get(
+            USERS, params={"email": target["email"]}, headers=headers
+        )
+        unlocked = await api.post(
+            action(locked.json()["id"], "unlock"), headers=headers
+        )
+
+        assert locked.status_code == 200, locked.text
+        assert locked.json()["locked"] is True
+        assert unlocked.status_code == 200, unlocked.text
+        assert unlocked.json()["locked"] is False
+
+    async def test_an_unknown_address_is_404(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        admin = await admin_signed_in(api, db)
+
+        answer = await api.get(
+            USERS, params={"email": new_email()}, headers=bearer(admin["access_token"])
+        )
+
+        assert answer.status_code == 404
+        assert answer.json()["code"] == "user_not_found"
+
+    async def test_the_address_must_match_exactly(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        admin = await admin_signed_in(api, db)
+        target = await signed_in(api)
+        local, _, domain = target["email"].partition("@")
+
+        answers = [
+            await api.get(
+                USERS, params={"email": email}, headers=bearer(admin["access_token"])
+            )
+            for email in (local, f"{local[:-1]}@{domain}", domain)
+        ]
+
+        assert [answer.status_code for answer in answers] == [404] * 3
 
 
 class TestDeactivate:

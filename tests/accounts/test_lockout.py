@@ -7,16 +7,20 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from asset_anchor.kit.passwords import verify_password
 from asset_anchor.models import SecurityEvent
 from asset_anchor.settings import Settings
 from tests.accounts.conftest import (
+    NEW_PASSWORD,
     PASSWORD,
+    bearer,
     client_at,
     emails_to,
     login,
     new_email,
     random_address,
     register,
+    signed_in,
     user_with,
 )
 from tests.conftest import app_on, make_settings
@@ -33,6 +37,16 @@ def assert_locked(answer: httpx.Response) -> None:
 
 async def fail(api: httpx.AsyncClient, email: str, times: int) -> list[httpx.Response]:
     return [await login(api, email, WRONG_PASSWORD) for _ in range(times)]
+
+
+async def change_password(
+    api: httpx.AsyncClient, access_token: str, current: str
+) -> httpx.Response:
+    return await api.post(
+        "/api/v1/auth/password/change",
+        json={"current_password": current, "new_password": NEW_PASSWORD},
+        headers=bearer(access_token),
+    )
 
 
 class TestAccountLockout:
@@ -180,3 +194,54 @@ class TestAddressLockout:
         assert other != attacker
         async with client_at(app, other) as elsewhere:
             assert (await login(elsewhere, victim, PASSWORD)).status_code == 200
+
+
+class TestPasswordChangeLockout:
+    """A stolen access token must not be an unlimited way to test passwords."""
+
+    async def test_five_wrong_current_passwords_lock_even_the_right_one(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        pair = await signed_in(api)
+
+        wrong = [
+            await change_password(api, pair["access_token"], WRONG_PASSWORD)
+            for _ in range(5)
+        ]
+        right = await change_password(api, pair["access_token"], PASSWORD)
+
+        assert [answer.status_code for answer in wrong[:4]] == [400] * 4
+        assert {answer.json()["code"] for answer in wrong[:4]} == {"wrong_password"}
+        assert_locked(wrong[4])
+        assert_locked(right)
+        user = await user_with(db, pair["email"])
+        await db.refresh(user)
+        assert user.password_hash is not None
+        assert await verify_password(user.password_hash, PASSWORD)
+        [notice] = await emails_to(db, pair["email"], "account_locked")
+        assert notice.context["locked_minutes"] >= 1
+
+    async def test_a_sign_in_lock_holds_for_a_password_change(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        pair = await signed_in(api)
+        await fail(api, pair["email"], 5)
+
+        answer = await change_password(api, pair["access_token"], PASSWORD)
+
+        assert_locked(answer)
+        user = await user_with(db, pair["email"])
+        await db.refresh(user)
+        assert user.password_hash is not None
+        assert await verify_password(user.password_hash, PASSWORD)
+
+    async def test_wrong_current_passwords_lock_signing_in(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        pair = await signed_in(api)
+        for _ in range(5):
+            await change_password(api, pair["access_token"], WRONG_PASSWORD)
+
+        answer = await login(api, pair["email"], PASSWORD)
+
+        assert_locked(answer)

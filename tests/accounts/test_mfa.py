@@ -11,13 +11,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts import mfa, service, tokens
 from asset_anchor.kit import totp
 from asset_anchor.kit.time import utc_now
-from asset_anchor.models import UserMfa
+from asset_anchor.models import MfaRecoveryCode, UserMfa
 from asset_anchor.settings import Settings
 from tests.accounts.conftest import (
     NEW_PASSWORD,
@@ -39,7 +39,9 @@ DISABLE = f"{MFA}/disable"
 RECOVERY_CODES = f"{MFA}/recovery-codes"
 
 BASE32 = re.compile(r"[A-Z2-7]{32}")
-RECOVERY_CODE = re.compile(r"[0-9a-f]{5}-[0-9a-f]{5}")
+# 16 base32 characters (80 bits) in four groups of four.
+RECOVERY_CODE = re.compile(r"[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}")
+WRONG_PASSWORD = "not-the-password-at-all"
 
 
 class Authenticator:
@@ -352,6 +354,10 @@ class TestRecoveryCodes:
                 lambda code: code.replace("-", "").upper(), id="upper-without-dash"
             ),
             pytest.param(lambda code: f" {code} ", id="spaces-around"),
+            pytest.param(lambda code: code.replace("-", " "), id="spaces-between"),
+            pytest.param(
+                lambda code: code.replace("-", " ").upper(), id="upper-with-spaces"
+            ),
         ],
     )
     async def test_a_recovery_code_may_be_typed_loosely(
@@ -380,7 +386,7 @@ class TestRecoveryCodes:
         self, api: httpx.AsyncClient, db: AsyncSession
     ) -> None:
         account = await enrolled(api, db)
-        made_up = "00000-00000"
+        made_up = "aaaa-bbbb-cccc-dddd"
         assert made_up not in account.recovery_codes
 
         answer = await verify(
@@ -462,6 +468,26 @@ class TestChallengeTokens:
         assert answer.status_code == 401
         assert answer.json()["code"] == "invalid_mfa_challenge"
 
+    async def test_a_challenge_earns_one_session(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        account = await enrolled(api, db)
+        challenge = await challenge_for(api, account.email)
+        first = await verify(api, challenge, code=account.authenticator.code())
+
+        again = await verify(api, challenge, recovery_code=account.recovery_codes[0])
+
+        assert first.status_code == 200, first.text
+        assert again.status_code == 401
+        assert again.json()["code"] == "invalid_mfa_challenge"
+        unused = await db.scalar(
+            select(func.count()).where(
+                MfaRecoveryCode.user_id == (await user_with(db, account.email)).id,
+                MfaRecoveryCode.used_at.is_(None),
+            )
+        )
+        assert unused == len(account.recovery_codes)
+
     async def test_a_made_up_challenge_is_refused(
         self, api: httpx.AsyncClient, db: AsyncSession
     ) -> None:
@@ -522,6 +548,94 @@ class TestLockout:
         assert recovery.status_code == 429
         assert recovery.json()["code"] == "account_locked"
 
+    async def test_wrong_passwords_to_turn_mfa_off_lock_even_the_right_one(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        account = await enrolled(api, db)
+        guess = {"password": WRONG_PASSWORD, "recovery_code": account.recovery_codes[0]}
+
+        wrong = [
+            await api.post(DISABLE, json=guess, headers=account.headers)
+            for _ in range(5)
+        ]
+        right = await api.post(
+            DISABLE,
+            json={"password": PASSWORD, "code": account.authenticator.code()},
+            headers=account.headers,
+        )
+
+        assert [answer.status_code for answer in wrong[:4]] == [400] * 4
+        assert {answer.json()["code"] for answer in wrong[:4]} == {"wrong_password"}
+        assert wrong[4].status_code == 429
+        assert wrong[4].json()["code"] == "account_locked"
+        assert right.status_code == 429
+        assert right.json()["code"] == "account_locked"
+        assert (await api.get(MFA, headers=account.headers)).json()["enabled"] is True
+        # The same lock as signing in: the guesses paused that too.
+        signing_in = await login(api, account.email)
+        assert signing_in.status_code == 429
+        assert signing_in.json()["code"] == "account_locked"
+
+    async def test_wrong_codes_to_turn_mfa_off_lock_even_a_right_one(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        account = await enrolled(api, db)
+
+        wrong = [
+            await api.post(
+                DISABLE,
+                json={"password": PASSWORD, "code": account.authenticator.wrong_code()},
+                headers=account.headers,
+            )
+            for _ in range(5)
+        ]
+        right = await api.post(
+            DISABLE,
+            json={"password": PASSWORD, "recovery_code": account.recovery_codes[0]},
+            headers=account.headers,
+        )
+
+        assert [answer.status_code for answer in wrong[:4]] == [400] * 4
+        assert {answer.json()["code"] for answer in wrong[:4]} == {"invalid_mfa_code"}
+        assert wrong[4].json()["code"] == "account_locked"
+        assert right.status_code == 429
+        assert right.json()["code"] == "account_locked"
+        status = await api.get(MFA, headers=account.headers)
+        assert status.json() == {"enabled": True, "recovery_codes_left": 10}
+
+    async def test_wrong_codes_for_new_recovery_codes_lock_even_a_right_one(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        account = await enrolled(api, db)
+
+        wrong = [
+            await api.post(
+                RECOVERY_CODES,
+                json={"code": account.authenticator.wrong_code()},
+                headers=account.headers,
+            )
+            for _ in range(5)
+        ]
+        right = await api.post(
+            RECOVERY_CODES,
+            json={"code": account.authenticator.code()},
+            headers=account.headers,
+        )
+
+        assert [answer.status_code for answer in wrong[:4]] == [400] * 4
+        assert wrong[4].json()["code"] == "account_locked"
+        assert right.status_code == 429
+        assert right.json()["code"] == "account_locked"
+        assert "recovery_codes" not in right.json()
+        # The same lock as the sign-in's second step.
+        signing_in = await verify(
+            api,
+            await challenge_for(api, account.email),
+            recovery_code=account.recovery_codes[0],
+        )
+        assert signing_in.status_code == 429
+        assert signing_in.json()["code"] == "account_locked"
+
     async def test_the_lock_is_per_account(
         self, api: httpx.AsyncClient, db: AsyncSession
     ) -> None:
@@ -549,7 +663,7 @@ class TestDisable:
         answer = await api.post(
             DISABLE,
             json={
-                "password": "not-the-password-at-all",
+                "password": WRONG_PASSWORD,
                 "code": account.authenticator.code(),
             },
             headers=account.headers,

@@ -20,6 +20,7 @@ from asset_anchor.models import (
     Organization,
     OrganizationMembership,
     OutboxJob,
+    PendingRegistration,
     SecurityEvent,
     User,
     UserToken,
@@ -40,7 +41,12 @@ from tests.accounts.conftest import (
     signed_in,
     user_with,
 )
-from tests.conftest import REDIS_PREFIX, email_secrets, make_settings
+from tests.conftest import (
+    REDIS_PREFIX,
+    complete_registrations,
+    email_secrets,
+    make_settings,
+)
 
 REQUEST = "/api/v1/auth/password-reset/request"
 CONFIRM = "/api/v1/auth/password-reset/confirm"
@@ -315,6 +321,17 @@ class Committed:
                 )
             )
             await session.execute(
+                delete(OutboxJob).where(
+                    OutboxJob.job_name == "accounts.complete_registration",
+                    OutboxJob.completed_at.is_not(None),
+                )
+            )
+            await session.execute(
+                delete(PendingRegistration).where(
+                    PendingRegistration.email_normalized.in_(normalized)
+                )
+            )
+            await session.execute(
                 delete(Email).where(Email.to_address.in_(self.addresses))
             )
             await session.execute(delete(User).where(User.id.in_(user_ids)))
@@ -360,6 +377,7 @@ class TestWeakPasswordOnReset:
             assert (await register(api, email)).status_code == 202
             assert (await api.post(REQUEST, json={"email": email})).status_code == 202
             async with committed.sessions.begin() as session:
+                assert await complete_registrations(session, settings) >= 1
                 assert await run_reset_jobs(session, settings) >= 1
             async with committed.sessions() as session:
                 token = await last_token(session, email, "password_reset")

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
+
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from asset_anchor.accounts.service import complete_registration
+from asset_anchor.email.service import is_suppressed, suppress
 from asset_anchor.models import (
+    Email,
     Organization,
     OrganizationMembership,
     OutboxJob,
+    PendingRegistration,
     SecurityEvent,
     User,
 )
+from asset_anchor.settings import Settings
 from tests.accounts.conftest import (
     PASSWORD,
     bearer,
+    client_at,
     emails_to,
     last_token,
     login,
@@ -24,11 +34,104 @@ from tests.accounts.conftest import (
     signed_in,
     user_with,
 )
-from tests.conftest import email_secrets
+from tests.conftest import app_on, complete_registrations, email_secrets
 
 
 async def count(db: AsyncSession, model: type[object]) -> int:
     return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+class TestSignUpIsFinishedByTheWorker:
+    """The request does the same work for any address; the job decides."""
+
+    @pytest.fixture
+    async def deferred(
+        self, settings: Settings, db: AsyncSession
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        async with (
+            app_on(settings, db, complete_signups=False) as app,
+            client_at(app) as client,
+        ):
+            yield client
+
+    async def written(self, db: AsyncSession) -> tuple[int, int, int, int]:
+        return (
+            await count(db, PendingRegistration),
+            await count(db, OutboxJob),
+            await count(db, User),
+            await count(db, Email),
+        )
+
+    async def test_a_new_and_a_known_address_write_the_same_rows(
+        self, deferred: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    ) -> None:
+        known = new_email()
+        await register(deferred, known)
+        await complete_registrations(db, settings)
+        before = await self.written(db)
+
+        await register(deferred, new_email())
+        after_new = await self.written(db)
+        await register(deferred, known)
+        after_known = await self.written(db)
+
+        step_new = [b - a for a, b in zip(before, after_new, strict=True)]
+        step_known = [b - a for a, b in zip(after_new, after_known, strict=True)]
+        assert step_new == step_known == [1, 1, 0, 0]
+
+    async def test_signing_in_works_once_the_job_has_run(
+        self, deferred: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    ) -> None:
+        email = new_email()
+        await register(deferred, email)
+
+        early = await login(deferred, email)
+        ran = await complete_registrations(db, settings)
+        later = await login(deferred, email)
+
+        assert early.status_code == 401
+        assert ran == 1
+        assert later.status_code == 200, later.text
+        assert await count(db, PendingRegistration) == 0
+
+    async def test_the_job_run_twice_makes_one_account_and_one_email(
+        self, deferred: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    ) -> None:
+        email = new_email()
+        await register(deferred, email)
+        [job] = list(
+            await db.scalars(
+                select(OutboxJob).where(
+                    OutboxJob.job_name == "accounts.complete_registration",
+                    OutboxJob.completed_at.is_(None),
+                )
+            )
+        )
+        registration_id = uuid.UUID(job.arguments["registration_id"])
+
+        first = await complete_registration(db, settings, registration_id)
+        second = await complete_registration(db, settings, registration_id)
+
+        assert (first, second) == (True, False)
+        assert len(await emails_to(db, email)) == 1
+        users = await db.scalars(select(User).where(User.email_normalized == email))
+        assert len(list(users)) == 1
+
+    async def test_two_sign_ups_for_one_new_address_make_one_account(
+        self, deferred: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    ) -> None:
+        email = new_email()
+        await register(deferred, email, full_name="First Person")
+        await register(deferred, email, full_name="Second Person")
+
+        await complete_registrations(db, settings)
+
+        user = await user_with(db, email)
+        assert user.full_name == "First Person"
+        assert [sent.kind for sent in await emails_to(db, email)] == [
+            "verify_email",
+            "account_exists",
+        ]
 
 
 class TestRegister:
@@ -296,6 +399,20 @@ class TestMe:
         assert notice.context["new_email"] == new
         assert (await login(api, new)).status_code == 200
         assert (await login(api, old)).status_code == 401
+
+    async def test_moving_to_a_suppressed_address_mails_it_again(
+        self, api: httpx.AsyncClient, db: AsyncSession
+    ) -> None:
+        tokens = await signed_in(api)
+        new = new_email()
+        await suppress(db, new, reason="HardBounce")
+
+        await api.patch(
+            "/api/v1/me", json={"email": new}, headers=bearer(tokens["access_token"])
+        )
+
+        assert not await is_suppressed(db, new)
+        assert len(await emails_to(db, new, "email_change_verify")) == 1
 
     async def test_asking_for_an_address_in_use_reveals_nothing(
         self, api: httpx.AsyncClient, db: AsyncSession

@@ -15,7 +15,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from asset_anchor.accounts.tokens import key_id
+from asset_anchor.accounts.tokens import (
+    TokenInvalid,
+    issue_access_token,
+    key_id,
+    read_token,
+)
 from asset_anchor.app import create_app, lifespan
 from asset_anchor.kit.time import utc_now
 from asset_anchor.models import AuthSession, SecurityEvent
@@ -45,12 +50,16 @@ def forge(settings: Settings, claims: dict[str, Any], **header: Any) -> str:
     )
 
 
-def unsigned(claims: dict[str, Any]) -> str:
+def unsigned(settings: Settings, claims: dict[str, Any]) -> str:
+    """An ``alg: none`` token naming our real key, so that only the algorithm
+    list can refuse it (an unknown ``kid`` would be refused before)."""
+
     def part(value: dict[str, Any]) -> str:
         raw = json.dumps(value).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+    header = {"alg": "none", "typ": "JWT", "kid": key_id(settings.jwt_secret_value())}
+    return f"{part(header)}.{part(claims)}."
 
 
 class TestAccessTokens:
@@ -99,7 +108,7 @@ class TestAccessTokens:
         good = claims_of(tokens["access_token"])
         now = int(utc_now().timestamp())
         variants: dict[str, Callable[[], str]] = {
-            "alg_none": lambda: unsigned(good),
+            "alg_none": lambda: unsigned(settings, good),
             "hs512": lambda: forge(settings, good, alg="HS512"),
             "bad_signature": lambda: tokens["access_token"][:-4] + "AAAA",
             "expired": lambda: forge(
@@ -121,6 +130,30 @@ class TestAccessTokens:
         assert answer.headers["www-authenticate"] == "Bearer"
         expected = "token_expired" if tamper == "expired" else "not_authenticated"
         assert answer.json()["code"] == expected
+
+    @pytest.mark.parametrize("alg", ["none", "HS512"])
+    @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+    def test_only_the_algorithm_list_refuses_another_algorithm(
+        self, settings: Settings, alg: str
+    ) -> None:
+        good, _ = issue_access_token(
+            settings, user_id=uuid.uuid4(), session_id=uuid.uuid4()
+        )
+        claims = claims_of(good)
+        token = (
+            unsigned(settings, claims)
+            if alg == "none"
+            else forge(settings, claims, alg=alg)
+        )
+
+        with pytest.raises(TokenInvalid) as refused:
+            read_token(settings, token, expected="access")
+
+        assert jwt.get_unverified_header(token)["kid"] == key_id(
+            settings.jwt_secret_value()
+        )
+        assert str(refused.value) == "InvalidAlgorithmError"
+        assert read_token(settings, good, expected="access").user_id is not None
 
     async def test_a_refresh_token_is_not_an_access_token(
         self, api: httpx.AsyncClient

@@ -192,6 +192,28 @@ async def commit_email(
     return email, job
 
 
+async def commit_another_email(
+    sessions: async_sessionmaker[AsyncSession], address: str
+) -> tuple[Email, OutboxJob]:
+    """Like ``commit_email``, with other jobs already in the table."""
+    async with sessions.begin() as session:
+        email = queue_email(
+            session,
+            kind="test",
+            to_address=address,
+            context={"sent_at": "2026-12-01T10:00:00+00:00"},
+        )
+        session.info.clear()
+    async with sessions() as session:
+        job = await session.scalar(
+            select(OutboxJob).where(
+                OutboxJob.arguments["email_id"].astext == str(email.id)
+            )
+        )
+    assert job is not None
+    return email, job
+
+
 async def drain_with(settings: Settings, postmark: FakePostmark) -> None:
     async with postmark.client() as http:
         await drain(settings, ctx={"settings": settings, "http": http})
@@ -329,11 +351,7 @@ class TestSendJob:
     ) -> None:
         _, job = await commit_email(committed_sessionmaker)
         postmark.script = [
-            FakePostmark.refuse(
-                422,
-                406,
-                "You tried to send to a recipient that has been marked as inactive.",
-            )
+            FakePostmark.refuse(422, 300, "Invalid email request: empty subject.")
         ]
 
         await run_outbox_job(worker_ctx, str(job.id))
@@ -346,11 +364,47 @@ class TestSendJob:
 
         assert dead.dead_at is not None
         assert dead.attempts == 1
-        assert "406" in (dead.last_error or "")
-        assert "inactive" in (dead.last_error or "")
+        assert "ErrorCode 300" in (dead.last_error or "")
+        assert "Invalid email request" in (dead.last_error or "")
         [replayed] = await jobs(committed_sessionmaker)
         assert replayed.completed_at is not None
         assert len(postmark.accepted) == 1
+
+    async def test_an_inactive_recipient_is_suppressed_and_not_mailed_again(
+        self,
+        worker_ctx: dict[str, Any],
+        postmark: FakePostmark,
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        email, job = await commit_email(committed_sessionmaker, "Gone@Example.test")
+        postmark.script = [
+            FakePostmark.refuse(
+                422,
+                406,
+                "You tried to send to recipient(s) that have been marked as inactive.",
+            )
+        ]
+
+        await run_outbox_job(worker_ctx, str(job.id))
+        _, later = await commit_another_email(
+            committed_sessionmaker, "gone@example.test"
+        )
+        await run_outbox_job(worker_ctx, str(later.id))
+
+        async with committed_sessionmaker() as session:
+            first = await session.get(Email, email.id)
+            done = await session.get(OutboxJob, job.id)
+            suppression = await session.get(EmailSuppression, "gone@example.test")
+        assert len(postmark.requests) == 1
+        assert first is not None
+        assert first.suppressed_at is not None
+        assert first.sent_at is None
+        assert done is not None
+        assert done.completed_at is not None
+        assert done.dead_at is None
+        assert suppression is not None
+        assert suppression.reason == "InactiveRecipient"
+        assert "406" in (suppression.detail or "")
 
     async def test_a_suppressed_address_is_not_mailed_and_the_attempt_is_recorded(
         self,

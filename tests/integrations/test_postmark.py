@@ -267,6 +267,7 @@ class TestPostmarkPermanentFailures:
         error = await send_refused(mailer)
 
         assert error.transient is False
+        assert error.recipient_inactive is True
         assert error.provider_code == 406
         assert error.status == 422
         assert "jordan.lee" not in str(error)
@@ -280,6 +281,7 @@ class TestPostmarkPermanentFailures:
         error = await send_refused(mailer)
 
         assert error.transient is False
+        assert error.recipient_inactive is False
         assert error.provider_code == 300
         assert "Invalid 'To' address" in str(error)
 

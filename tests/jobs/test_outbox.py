@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +28,7 @@ from asset_anchor.jobs.queue import arq_job_id
 from asset_anchor.jobs.runner import run_outbox_job
 from asset_anchor.jobs.tasks import prune_outbox, sweep_outbox
 from asset_anchor.kit.time import utc_now
+from asset_anchor.logging import JsonFormatter, bound
 from asset_anchor.models import IdempotencyKey, OutboxJob
 from asset_anchor.settings import Settings
 from tests.conftest import client_for
@@ -462,3 +465,82 @@ class TestPrune:
         assert deleted == 1
         assert left == {recent, dead, pending}
         assert total == 3
+
+
+class JobLines(logging.Handler):
+    """The runner's lines, formatted as they are written (with their context)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["event"] == name]
+
+
+@pytest.fixture
+def job_lines() -> Iterator[JobLines]:
+    logger = logging.getLogger("asset_anchor.jobs.runner")
+    handler = JobLines()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+class TestLogging:
+    async def test_each_try_logs_its_start_and_end_with_the_enqueuing_request(
+        self,
+        worker_ctx: dict[str, Any],
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+        job_lines: JobLines,
+    ) -> None:
+        with bound(request_id="req-4f2a9c01"):
+            outbox_id = await commit_job(
+                committed_sessionmaker, "test.record", marker=new_marker()
+            )
+
+        await run_outbox_job(worker_ctx, str(outbox_id))
+
+        [started] = job_lines.events("job.started")
+        [finished] = job_lines.events("job.finished")
+        for line in (started, finished):
+            assert line["job"] == "test.record"
+            assert line["outbox_id"] == str(outbox_id)
+            assert line["attempt"] == 1
+            assert line["enqueued_by"] == "req-4f2a9c01"
+        assert finished["outcome"] == "done"
+        assert isinstance(finished["duration_ms"], int | float)
+        assert finished["duration_ms"] >= 0
+
+    async def test_a_retried_job_logs_each_try_with_its_number(
+        self,
+        worker_ctx: dict[str, Any],
+        committed_sessionmaker: async_sessionmaker[AsyncSession],
+        job_lines: JobLines,
+    ) -> None:
+        outbox_id = await commit_job(
+            committed_sessionmaker, "test.flaky", marker=new_marker(), fail_times=1
+        )
+
+        with pytest.raises(Retry):
+            await run_outbox_job(worker_ctx, str(outbox_id))
+        await run_outbox_job(worker_ctx, str(outbox_id))
+
+        started = job_lines.events("job.started")
+        finished = job_lines.events("job.finished")
+        assert [line["attempt"] for line in started] == [1, 2]
+        assert [(line["attempt"], line["outcome"]) for line in finished] == [
+            (1, "retry"),
+            (2, "done"),
+        ]
+        assert {line["outbox_id"] for line in started + finished} == {str(outbox_id)}
+        assert all(line["enqueued_by"] is None for line in started + finished)
+        [retrying] = job_lines.events("job.retrying")
+        assert retrying["attempt"] == 1

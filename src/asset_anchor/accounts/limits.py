@@ -8,6 +8,11 @@ Failed sign-ins are counted per account (keyed by the normalized email, for
 addresses with and without an account alike, so a lock reveals nothing) and
 per client address. Reaching the limit locks for a time that doubles with
 each lock, up to an hour; an admin can lift an account's lock.
+
+A password or code checked for a signed-in user (changing the password,
+turning two-step verification off, replacing the recovery codes) goes through
+the same locks: refused while they hold, and each wrong one counted. A stolen
+access token is therefore no unlimited way to test guesses.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ REGISTER_PER_ADDRESS = Limit("register-address", max_hits=10, window_seconds=60 
 RESET_PER_ADDRESS = Limit("reset-address", max_hits=10, window_seconds=60 * 60)
 RESET_PER_EMAIL = Limit("reset-email", max_hits=3, window_seconds=60 * 60)
 RESEND_PER_USER = Limit("resend-user", max_hits=3, window_seconds=60 * 60)
+EMAIL_CHANGE_PER_USER = Limit("email-change-user", max_hits=5, window_seconds=60 * 60)
 LINK_PER_ADDRESS = Limit("link-address", max_hits=30, window_seconds=15 * 60)
 
 _UNKNOWN_ADDRESS = "unknown"
@@ -91,6 +97,11 @@ class AuthGuard:
 
     async def unlock(self, email: str) -> None:
         await self._limiter.unlock(LOGIN_ACCOUNT, email)
+
+    async def sign_in_locked(self, email: str) -> bool:
+        """Whether the account's sign-in lock is in force (not the address's)."""
+        verdict = await self._limiter.lock_status(LOGIN_ACCOUNT, email)
+        return not verdict.allowed
 
     async def check_mfa_allowed(self, user_id: uuid.UUID) -> None:
         verdict = await self._limiter.lock_status(MFA_ACCOUNT, str(user_id))

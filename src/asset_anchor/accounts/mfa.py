@@ -11,11 +11,12 @@ remembered, so a code cannot be used twice.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts.errors import (
@@ -24,7 +25,6 @@ from asset_anchor.accounts.errors import (
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaSetupMissing,
-    WrongPassword,
 )
 from asset_anchor.accounts.limits import AuthGuard
 from asset_anchor.accounts.service import (
@@ -33,6 +33,7 @@ from asset_anchor.accounts.service import (
     get_user,
     record_event,
     start_session,
+    wrong_password,
 )
 from asset_anchor.accounts.tokens import (
     TokenInvalid,
@@ -50,6 +51,9 @@ from asset_anchor.settings import Settings
 
 ISSUER = "Asset Anchor"
 RECOVERY_CODE_COUNT = 10
+RECOVERY_CODE_BYTES = 10  # 80 bits: 16 base32 characters, no padding
+RECOVERY_CODE_LENGTH = 16
+RECOVERY_CODE_GROUP = 4
 
 
 @dataclass(frozen=True)
@@ -63,15 +67,28 @@ def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(current, previous)
 
 
+def _grouped(raw: str) -> str:
+    return "-".join(
+        raw[start : start + RECOVERY_CODE_GROUP]
+        for start in range(0, len(raw), RECOVERY_CODE_GROUP)
+    )
+
+
 def _new_recovery_code() -> str:
-    """Ten hex digits in two groups (``4f2a9-c01d7``): 40 bits, one use."""
-    raw = secrets.token_hex(5)
-    return f"{raw[:5]}-{raw[5:]}"
+    """16 lower-case base32 characters in groups of four: 80 bits, one use.
+
+    For example ``k3mf-q7xa-p2zd-w4nr``. At 80 bits a leaked table of their
+    (unsalted) SHA-256 hashes cannot be searched offline; base32 has no 0/O
+    or 1/l to mistype (its digits are 2-7).
+    """
+    raw = base64.b32encode(secrets.token_bytes(RECOVERY_CODE_BYTES)).decode()
+    return _grouped(raw.lower())
 
 
 def _normalize_recovery_code(code: str) -> str:
-    cleaned = code.strip().lower().replace(" ", "").replace("-", "")
-    return f"{cleaned[:5]}-{cleaned[5:]}" if len(cleaned) == 10 else cleaned
+    """The code as issued, however it was typed (case, spaces, dashes)."""
+    cleaned = "".join(code.split()).replace("-", "").lower()
+    return _grouped(cleaned) if len(cleaned) == RECOVERY_CODE_LENGTH else cleaned
 
 
 async def _enrolment(session: AsyncSession, user_id: uuid.UUID) -> UserMfa | None:
@@ -216,6 +233,10 @@ async def complete_login(
         raise InvalidMfaChallenge
     if claims.password_version != password_version(user.password_changed_at):
         raise InvalidMfaChallenge
+    if await session.scalar(
+        select(exists().where(AuthSession.mfa_challenge_id == claims.token_id))
+    ):
+        raise InvalidMfaChallenge("This challenge was used already; sign in again.")
     await guard.check_mfa_allowed(user.id)
     enrolment = await _enrolment(session, user.id)
     if enrolment is None or enrolment.confirmed_at is None:
@@ -228,7 +249,15 @@ async def complete_login(
         await guard.mfa_failed(user.id)
         raise InvalidMfaCode
     await guard.mfa_succeeded(user.id)
-    tokens = await start_session(session, settings, user, client, mfa_verified=True)
+    tokens = await start_session(
+        session,
+        settings,
+        user,
+        client,
+        mfa_verified=True,
+        mfa_challenge_id=claims.token_id,
+    )
+
     record_event(
         session,
         "login",
@@ -243,6 +272,7 @@ async def complete_login(
 async def disable(
     session: AsyncSession,
     settings: Settings,
+    guard: AuthGuard,
     *,
     user_id: uuid.UUID,
     password: str,
@@ -250,23 +280,32 @@ async def disable(
     recovery_code: str | None,
     client: Client,
 ) -> None:
-    """Turn MFA off: needs the password and a second factor."""
+    """Turn MFA off: needs the password and a second factor.
+
+    Both are checked under their locks (the sign-in lock for the password,
+    the MFA lock for the code), and a wrong one counts towards it.
+    """
     user = await get_user(session, user_id)
     assert user is not None
     enrolment = await _enrolment(session, user_id)
     if enrolment is None or enrolment.confirmed_at is None:
         raise MfaNotEnabled
+    await guard.check_login_allowed(user.email_normalized, client.address)
+    await guard.check_mfa_allowed(user_id)
     if user.password_hash is None or not await verify_password(
         user.password_hash, password
     ):
         record_event(session, "mfa_disable_failed", user_id=user_id, client=client)
-        raise WrongPassword
+        await wrong_password(session, guard, user, client)
+    await guard.login_succeeded(user.email_normalized)
     factor = await _check_second_factor(
         session, settings, enrolment, code=code, recovery_code=recovery_code
     )
     if factor is None:
         record_event(session, "mfa_disable_failed", user_id=user_id, client=client)
+        await guard.mfa_failed(user_id)
         raise InvalidMfaCode
+    await guard.mfa_succeeded(user_id)
     await session.delete(enrolment)
     await session.execute(
         delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id)
@@ -278,18 +317,25 @@ async def disable(
 async def regenerate_recovery_codes(
     session: AsyncSession,
     settings: Settings,
+    guard: AuthGuard,
     *,
     user_id: uuid.UUID,
     code: str,
     client: Client,
 ) -> list[str]:
-    """New recovery codes for a current TOTP code; the old ones stop working."""
+    """New recovery codes for a current TOTP code; the old ones stop working.
+
+    The code is checked under the MFA lock, and a wrong one counts towards it.
+    """
     enrolment = await _enrolment(session, user_id)
     if enrolment is None or enrolment.confirmed_at is None:
         raise MfaNotEnabled
+    await guard.check_mfa_allowed(user_id)
     if not _accept_code(settings, enrolment, code):
         record_event(session, "mfa_failed", user_id=user_id, client=client)
+        await guard.mfa_failed(user_id)
         raise InvalidMfaCode
+    await guard.mfa_succeeded(user_id)
     codes = await _replace_recovery_codes(session, user_id)
     record_event(session, "mfa_recovery_codes_replaced", user_id=user_id, client=client)
     return codes

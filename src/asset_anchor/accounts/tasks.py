@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from asset_anchor.accounts.service import send_password_reset
+import uuid
+
+from asset_anchor.accounts.service import complete_registration, send_password_reset
 from asset_anchor.jobs.context import JobContext
 from asset_anchor.jobs.registry import job
 
@@ -15,3 +17,9 @@ async def send_password_reset_job(ctx: JobContext, email: str) -> None:
     so at most one link works.
     """
     await send_password_reset(ctx.session, ctx.settings, email)
+
+
+@job("accounts.complete_registration")
+async def complete_registration_job(ctx: JobContext, registration_id: str) -> None:
+    """Make the account of a sign-up, or warn the address's owner; once."""
+    await complete_registration(ctx.session, ctx.settings, uuid.UUID(registration_id))

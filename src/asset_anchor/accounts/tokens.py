@@ -49,6 +49,8 @@ class AccessClaims:
     # An MFA challenge names the password it was earned with (see
     # ``password_version``); access tokens carry none.
     password_version: int | None = None
+    token_id: str | None = None
+    """An MFA challenge's ``jti``: a challenge earns one session at most."""
 
 
 def password_version(changed_at: datetime | None) -> int:
@@ -163,9 +165,12 @@ def read_token(settings: Settings, token: str, *, expected: TokenType) -> Access
         issued = datetime.fromtimestamp(int(claims["iat"]), tz=utc_now().tzinfo)
         expires = datetime.fromtimestamp(int(claims["exp"]), tz=utc_now().tzinfo)
         version = int(claims["pwv"]) if "pwv" in claims else None
+        token_id = str(claims["jti"]) if "jti" in claims else None
     except (TypeError, ValueError) as error:
         raise TokenInvalid("bad claims") from error
-    return AccessClaims(user_id, session_id, issued, expires, version)
+    if expected == "mfa_challenge" and not token_id:
+        raise TokenInvalid("challenge without an id")
+    return AccessClaims(user_id, session_id, issued, expires, version, token_id)
 
 
 def new_opaque_token() -> str:

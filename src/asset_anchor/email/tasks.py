@@ -1,4 +1,8 @@
-"""The worker's email job: render, check suppression, send once."""
+"""The worker's email job: render, check suppression, send once.
+
+An address the provider reports inactive (Postmark's ErrorCode 406) goes on
+the suppression list, and the email is recorded as suppressed, not dead.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import uuid
 
 from sqlalchemy import select
 
-from asset_anchor.email.service import is_suppressed, opened_secrets
+from asset_anchor.email.service import is_suppressed, opened_secrets, suppress
 from asset_anchor.email.templates import render_email
 from asset_anchor.integrations.email import (
     EmailDeliveryError,
@@ -74,7 +78,17 @@ async def send_email(ctx: JobContext, email_id: str) -> None:
     try:
         receipt = await mailer.send(outgoing)
     except EmailDeliveryError as error:
-        raise error.to_job_error() from error
+        if not error.recipient_inactive:
+            raise error.to_job_error() from error
+        # The provider will never deliver here: stop mailing the address, as
+        # a hard bounce would, instead of leaving a dead job to replay.
+        await suppress(
+            ctx.session, email.to_address, reason="InactiveRecipient", detail=str(error)
+        )
+        email.suppressed_at = utc_now()
+        email.secret_context = None
+        log.info("email.not_sent_inactive", email_id=email_id, kind=email.kind)
+        return
 
     email.subject = rendered.subject
     email.provider = receipt.provider

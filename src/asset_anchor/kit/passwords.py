@@ -106,6 +106,9 @@ def password_problem(password: str, *, user_inputs: Sequence[str] = ()) -> str |
 
     Breach corpora (such as Have I Been Pwned) cannot be fetched on our build
     machines, so the check relies on zxcvbn's built-in frequency lists only.
+
+    It blocks: up to about half a second of CPU for a long password. Async
+    code calls it in a thread (``asyncio.to_thread``), never on the loop.
     """
     if len(password) < MIN_LENGTH:
         return f"The password must be at least {MIN_LENGTH} characters long."

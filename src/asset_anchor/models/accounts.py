@@ -43,6 +43,25 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     password_changed_at: Mapped[datetime | None]
 
 
+class PendingRegistration(UUIDPrimaryKey, CreatedAt, Base):
+    """A sign-up waiting for the worker, which makes the account or warns.
+
+    Every sign-up request writes exactly this row and its job, whether or not
+    the address has an account, so the request's work (and time) tells
+    nothing; the job decides. The row goes once the job has run.
+    """
+
+    __tablename__ = "pending_registrations"
+
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    full_name: Mapped[str] = mapped_column(String(200))
+    organization_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    client_address: Mapped[str | None] = mapped_column(INET)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+
+
 class AuthSession(UUIDPrimaryKey, CreatedAt, Base):
     """One sign-in on one device: a refresh-token family.
 
@@ -52,7 +71,15 @@ class AuthSession(UUIDPrimaryKey, CreatedAt, Base):
     """
 
     __tablename__ = "auth_sessions"
-    __table_args__ = (Index("ix_auth_sessions_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_auth_sessions_user_id", "user_id"),
+        Index(
+            "uq_auth_sessions_mfa_challenge_id",
+            "mfa_challenge_id",
+            unique=True,
+            postgresql_where=text("mfa_challenge_id IS NOT NULL"),
+        ),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE")
@@ -62,6 +89,9 @@ class AuthSession(UUIDPrimaryKey, CreatedAt, Base):
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
     mfa_verified: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The MFA challenge this sign-in used up: unique, so a challenge earns
+    # one session at most.
+    mfa_challenge_id: Mapped[str | None] = mapped_column(String(32))
     client_address: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(String(300))
 

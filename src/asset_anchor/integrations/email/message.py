@@ -3,6 +3,9 @@
     EmailDeliveryError   the back end did not accept the email
         .transient       True: the same email may be accepted later (retry)
                          False: it never will as sent (the job ends as dead)
+        .recipient_inactive
+                         the provider will not deliver to this address at
+                         all (it bounced, complained or was suppressed there)
 
 A back end raises nothing else on purpose; ``to_job_error`` turns the error
 into the job error that tells the worker whether to try again.
@@ -57,6 +60,7 @@ class EmailDeliveryError(Exception):
         provider_code: int | None = None,
         status: int | None = None,
         retry_after_seconds: float | None = None,
+        recipient_inactive: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -64,6 +68,7 @@ class EmailDeliveryError(Exception):
         self.provider_code = provider_code
         self.status = status
         self.retry_after_seconds = retry_after_seconds
+        self.recipient_inactive = recipient_inactive
 
     def to_job_error(self) -> JobError:
         """The job error that makes the worker retry, or give up, as it should."""

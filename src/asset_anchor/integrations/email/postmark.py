@@ -8,7 +8,9 @@ How an answer is classified (``EmailDeliveryError.transient``):
 - 401: permanent. The server token is wrong; an operator must fix
   ``POSTMARK_API_TOKEN`` and then replay the dead job.
 - 422 (and a 200 carrying a non-zero ``ErrorCode``): decided by
-  ``POSTMARK_ERROR_CODES``; a code missing from it is permanent.
+  ``POSTMARK_ERROR_CODES``; a code missing from it is permanent. ErrorCode
+  406 (inactive recipient) also sets ``recipient_inactive``: Postmark will
+  not deliver to the address at all, so the caller suppresses it.
 - any other status: permanent.
 
 Postmark has no idempotency key: a timeout after Postmark accepted the email
@@ -65,6 +67,7 @@ POSTMARK_ERROR_CODES: dict[int, CodeRule] = {
     429: CodeRule(True, "rate limit exceeded; slow down and retry"),
 }
 
+INACTIVE_RECIPIENT = 406
 _TRANSIENT_STATUSES = frozenset({408, 429})
 _DETAIL_LIMIT = 300
 # The local part of an address a provider echoes back (``'jo@x.test'``).
@@ -167,9 +170,10 @@ class PostmarkMailer:
                 status=status,
             )
 
+        coded = status in (200, 422)
         if status >= 500 or status in _TRANSIENT_STATUSES:
             transient = True
-        elif status in (200, 422) and error_code in POSTMARK_ERROR_CODES:
+        elif coded and error_code in POSTMARK_ERROR_CODES:
             transient = POSTMARK_ERROR_CODES[error_code].transient
         else:
             transient = False
@@ -183,6 +187,7 @@ class PostmarkMailer:
             provider_code=error_code,
             status=status,
             retry_after_seconds=_retry_after(response) if transient else None,
+            recipient_inactive=coded and error_code == INACTIVE_RECIPIENT,
         )
 
     def _safe_detail(self, message: object) -> str:
