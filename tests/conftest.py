@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,13 +24,17 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from asset_anchor import migrations
+from asset_anchor.accounts.service import complete_registration
 from asset_anchor.app import create_app, lifespan
 from asset_anchor.db import create_engine, create_sessionmaker, get_session
 from asset_anchor.email.service import opened_secrets
-from asset_anchor.models import Email
+from asset_anchor.errors import AppError
+from asset_anchor.kit.time import utc_now
+from asset_anchor.models import Email, OutboxJob
 from asset_anchor.settings import Settings
 from tests.support.servers import (
     call_in_thread,
@@ -149,15 +154,65 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+# Marks the statements the test harness itself runs around a request, so that
+# a test counting an endpoint's statements can leave them out.
+HARNESS_MARK = "/* test harness */"
+
+
+async def complete_registrations(db: AsyncSession, settings: Settings) -> int:
+    """Run the sign-up jobs queued in ``db``'s transaction, as the worker would."""
+    rows = list(
+        await db.scalars(
+            select(OutboxJob)
+            .prefix_with(HARNESS_MARK)
+            .where(
+                OutboxJob.job_name == "accounts.complete_registration",
+                OutboxJob.completed_at.is_(None),
+            )
+        )
+    )
+    for row in rows:
+        registration_id = uuid.UUID(row.arguments["registration_id"])
+        await complete_registration(db, settings, registration_id)
+        row.completed_at = utc_now()
+    await db.flush()
+    return len(rows)
+
+
 @asynccontextmanager
-async def app_on(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
-    """The API on ``settings``, lifespan run, requests bound to ``db``'s transaction."""
+async def app_on(
+    settings: Settings, db: AsyncSession, *, complete_signups: bool = True
+) -> AsyncIterator[FastAPI]:
+    """The API on ``settings``, lifespan run, requests bound to ``db``'s transaction.
+
+    With ``complete_signups`` each request's sign-up job runs as soon as the
+    request is done (the worker's part, in process), so that a test can sign
+    in straight after signing up.
+    """
     app = create_app(settings)
     async with lifespan(app):
 
         async def test_session() -> AsyncIterator[AsyncSession]:
-            yield db
+            # A savepoint stands for the request's transaction: a failed
+            # request leaves nothing behind, as in production, unless its
+            # error keeps the work (a failed sign-in is recorded).
+            request = await db.begin_nested()
+            try:
+                yield db
+            except AppError as error:
+                if error.keeps_work:
+                    await db.flush()
+                    await request.commit()
+                else:
+                    await request.rollback()
+                raise
+            except BaseException:
+                await request.rollback()
+                raise
             await db.flush()
+            await request.commit()
+            if complete_signups:
+                await complete_registrations(db, settings)
 
         app.dependency_overrides[get_session] = test_session
         yield app

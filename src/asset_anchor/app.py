@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 
 from asset_anchor import __version__
 from asset_anchor.accounts.endpoints import admin_router, auth_router, me_router
@@ -29,15 +28,25 @@ from asset_anchor.errors import (
 )
 from asset_anchor.health.endpoints import router as health_router
 from asset_anchor.health.service import HealthMonitor
+from asset_anchor.invitations.endpoints import (
+    lease_invitations,
+    organization_invitations,
+)
+from asset_anchor.invitations.endpoints import router as invitations_router
 from asset_anchor.jobs.queue import queue_on
 from asset_anchor.kit.ratelimit import RateLimiter
+from asset_anchor.leases.endpoints import router as leases_router
 from asset_anchor.logging import (
     configure_error_reporting,
     configure_logging,
     get_logger,
 )
-from asset_anchor.middleware import RequestContextMiddleware
+from asset_anchor.middleware import CorsMiddleware, RequestContextMiddleware
+from asset_anchor.organizations.endpoints import router as organizations_router
+from asset_anchor.properties.endpoints import properties_router, units_router
+from asset_anchor.proxy import ForwardedHeadersMiddleware
 from asset_anchor.settings import Settings, get_settings
+from asset_anchor.tenants.endpoints import router as tenant_leases_router
 
 log = get_logger(__name__)
 
@@ -176,8 +185,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
 
+    # The last added is the outermost: CORS wraps the request context, so that
+    # the answers it makes itself (413, 500, 503) carry the CORS headers too.
     app.add_middleware(
-        CORSMiddleware,
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        hsts=settings.is_production,
+    )
+    app.add_middleware(
+        CorsMiddleware,
+        hsts=settings.is_production,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -190,10 +207,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,
     )
+    # Outermost: every layer below sees the client's address, not the proxy's.
     app.add_middleware(
-        RequestContextMiddleware,
-        max_body_bytes=settings.max_request_body_bytes,
-        hsts=settings.is_production,
+        ForwardedHeadersMiddleware,
+        trusted=settings.forwarded_allow_ips,
+        hops=settings.forwarded_hops,
     )
 
     app.include_router(health_router)
@@ -201,4 +219,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me_router)
     app.include_router(admin_router)
     app.include_router(email_router)
+    app.include_router(organizations_router)
+    app.include_router(organization_invitations)
+    app.include_router(properties_router)
+    app.include_router(units_router)
+    app.include_router(leases_router)
+    app.include_router(tenant_leases_router)
+    app.include_router(lease_invitations)
+    app.include_router(invitations_router)
     return app

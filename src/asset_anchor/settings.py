@@ -8,6 +8,7 @@ message naming the variable (see ``Settings.production_problems``).
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -97,7 +98,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",
-        description="Proxies whose X-Forwarded-* headers uvicorn trusts.",
+        description="Peers whose X-Forwarded-* headers are believed.",
+    )
+    forwarded_hops: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="How many proxies in front of the service append to"
+        " X-Forwarded-For: the client is that many entries from the right.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat | None = None
@@ -126,6 +134,7 @@ class Settings(BaseSettings):
     email_verification_ttl_hours: int = Field(default=48, ge=1, le=24 * 14)
     password_reset_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
     set_password_ttl_hours: int = Field(default=72, ge=1, le=24 * 14)
+    invitation_ttl_days: int = Field(default=7, ge=1, le=30)
     mfa_encryption_key: SecretStr | None = None
     mfa_encryption_previous_keys: SecretStr | None = None
 
@@ -176,6 +185,18 @@ class Settings(BaseSettings):
     def _divides_a_minute(cls, value: int) -> int:
         if 60 % value:
             raise ValueError("must divide 60 (5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for item in (part.strip() for part in value.split(",")):
+            if item and item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as error:
+                    message = f"{item!r} is not an IP address or CIDR"
+                    raise ValueError(message) from error
         return value
 
     @field_validator("frontend_url")

@@ -45,7 +45,11 @@ class TestFromMinorUnits:
 
     def test_unsupported_currency_is_refused(self) -> None:
         with pytest.raises(UnsupportedCurrencyError):
-            from_minor_units(1234, "JPY")
+            from_minor_units(1234, "XTS")
+
+    def test_a_currency_without_minor_digits_counts_whole_units(self) -> None:
+        assert from_minor_units(1234, "JPY") == Decimal("1234")
+        assert to_minor_units(Decimal("1234.4"), "JPY") == 1234
 
 
 class TestCurrencyField:

@@ -8,7 +8,8 @@ the request ends with 401/403.
 Every request looks its session up: an access token is honoured only while
 the session it names is live and its user active. That one indexed query is
 what makes logout, password changes and deactivation take effect at once
-rather than when the token expires.
+rather than when the token expires; it also brings the user's organization
+membership, so that staff routes need no second query to scope themselves.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts.tokens import TokenExpired, TokenInvalid, read_token
 from asset_anchor.db import SessionDep
 from asset_anchor.errors import Forbidden, Unauthorized
 from asset_anchor.kit.time import utc_now
-from asset_anchor.models import AuthSession, User
+from asset_anchor.models import AuthSession, OrganizationMembership, User
 from asset_anchor.settings import Settings
 
 
@@ -54,6 +56,9 @@ class Principal:
     full_name: str
     email_verified: bool
     is_platform_admin: bool
+    organization_id: uuid.UUID | None = None
+    """The staff user's organization; None for a tenant or an admin only."""
+    organization_role: str | None = None
 
 
 class _DeclaredBearer(HTTPBearer):
@@ -88,10 +93,33 @@ async def principal(
     _declared: Annotated[None, Depends(bearer)],
 ) -> Principal:
     """The caller, from a valid access token naming a live session."""
-    settings: Settings = request.app.state.settings
     token = _bearer_token(request)
     if token is None:
         raise Unauthorized("Send an access token as `Authorization: Bearer …`.")
+    return await _authenticate(request, session, token)
+
+
+async def optional_principal(
+    request: Request,
+    session: SessionDep,
+    _declared: Annotated[None, Depends(bearer)],
+) -> Principal | None:
+    """The caller when a token is sent (and it must then be valid), else None.
+
+    For the few operations open to anyone that do more for a signed-in caller.
+    """
+    if "authorization" not in request.headers:
+        return None
+    token = _bearer_token(request)
+    if token is None:
+        raise Unauthorized("Send an access token as `Authorization: Bearer …`.")
+    return await _authenticate(request, session, token)
+
+
+async def _authenticate(
+    request: Request, session: AsyncSession, token: str
+) -> Principal:
+    settings: Settings = request.app.state.settings
     try:
         claims = read_token(settings, token, expected="access")
     except TokenExpired as error:
@@ -110,9 +138,16 @@ async def principal(
                 User.deactivated_at,
                 AuthSession.revoked_at,
                 AuthSession.expires_at,
+                OrganizationMembership.organization_id,
+                OrganizationMembership.role,
             )
             .join(AuthSession, AuthSession.user_id == User.id)
+            .outerjoin(
+                OrganizationMembership, OrganizationMembership.user_id == User.id
+            )
             .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+            .order_by(OrganizationMembership.created_at)
+            .limit(1)
         )
     ).first()
     if (
@@ -130,10 +165,13 @@ async def principal(
         full_name=row.full_name,
         email_verified=row.email_verified_at is not None,
         is_platform_admin=row.is_platform_admin,
+        organization_id=row.organization_id,
+        organization_role=row.role,
     )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 
 async def verified_principal(caller: CurrentPrincipal) -> Principal:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select, tuple_
+from fastapi import APIRouter, Query
+from sqlalchemy import select
 
 from asset_anchor.accounts import mfa, service
 from asset_anchor.accounts.auth import (
@@ -36,6 +33,7 @@ from asset_anchor.accounts.errors import (
     WrongPassword,
 )
 from asset_anchor.accounts.limits import (
+    EMAIL_CHANGE_PER_USER,
     LINK_PER_ADDRESS,
     REGISTER_PER_ADDRESS,
     RESEND_PER_USER,
@@ -46,7 +44,6 @@ from asset_anchor.accounts.limits import (
 from asset_anchor.accounts.schemas import (
     Accepted,
     AdminUserOut,
-    Done,
     LoginIn,
     MembershipOut,
     MeOut,
@@ -71,50 +68,36 @@ from asset_anchor.accounts.schemas import (
     TokenPair,
 )
 from asset_anchor.db import SessionDep
+from asset_anchor.deps import ClientDep, GuardDep, SettingsDep
 from asset_anchor.errors import (
-    BadRequest,
     TooManyRequests,
     Unauthorized,
     error_responses,
 )
+from asset_anchor.kit.email_address import MAX_LENGTH as EMAIL_MAX_LENGTH
 from asset_anchor.kit.email_address import normalize_address
-from asset_anchor.logging import current_context
+from asset_anchor.kit.fields import Done
+from asset_anchor.kit.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    SortColumn,
+    Sorting,
+    cut_page,
+    paginate,
+)
 from asset_anchor.models import (
     Organization,
     OrganizationMembership,
     SecurityEvent,
     User,
 )
-from asset_anchor.settings import Settings
 
 auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 me_router = APIRouter(prefix="/api/v1/me", tags=["me"])
 admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 _PRINCIPAL_ERRORS = (Unauthorized, TokenExpiredError)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _guard(request: Request) -> AuthGuard:
-    return AuthGuard(request.app.state.rate_limiter)
-
-
-def _client(request: Request) -> service.Client:
-    request_id = current_context().get("request_id")
-    return service.Client(
-        address=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        request_id=str(request_id) if request_id is not None else None,
-    )
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-GuardDep = Annotated[AuthGuard, Depends(_guard)]
-ClientDep = Annotated[service.Client, Depends(_client)]
 
 
 def _pair(tokens: service.IssuedTokens) -> TokenPair:
@@ -375,7 +358,9 @@ async def password_reset_confirm(
     name="password_change",
     summary="Change the password, knowing the current one",
     response_model=Done,
-    responses=error_responses(*_PRINCIPAL_ERRORS, WrongPassword, WeakPassword),
+    responses=error_responses(
+        *_PRINCIPAL_ERRORS, WrongPassword, WeakPassword, AccountLocked, TooManyRequests
+    ),
 )
 async def password_change(
     body: PasswordChangeIn,
@@ -384,7 +369,11 @@ async def password_change(
     guard: GuardDep,
     client: ClientDep,
 ) -> Done:
-    """Every other session of the account ends; this one goes on."""
+    """Every other session of the account ends; this one goes on.
+
+    Wrong current passwords count towards the sign-in lockout, and while it
+    holds this answers `account_locked` too.
+    """
     await service.change_password(
         session,
         guard,
@@ -492,7 +481,12 @@ async def mfa_verify(
     summary="Turn two-step verification off",
     response_model=Done,
     responses=error_responses(
-        *_PRINCIPAL_ERRORS, MfaNotEnabled, WrongPassword, InvalidMfaCode
+        *_PRINCIPAL_ERRORS,
+        MfaNotEnabled,
+        WrongPassword,
+        InvalidMfaCode,
+        AccountLocked,
+        TooManyRequests,
     ),
 )
 async def mfa_disable(
@@ -500,12 +494,18 @@ async def mfa_disable(
     caller: CurrentPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    guard: GuardDep,
     client: ClientDep,
 ) -> Done:
-    """Needs the password and a current code (or a recovery code)."""
+    """Needs the password and a current code (or a recovery code).
+
+    Wrong passwords count towards the sign-in lockout and wrong codes towards
+    the MFA one; while either holds this answers `account_locked`.
+    """
     await mfa.disable(
         session,
         settings,
+        guard,
         user_id=caller.user_id,
         password=body.password,
         code=body.code,
@@ -520,18 +520,29 @@ async def mfa_disable(
     name="mfa_recovery_codes",
     summary="Replace the recovery codes",
     response_model=RecoveryCodesOut,
-    responses=error_responses(*_PRINCIPAL_ERRORS, MfaNotEnabled, InvalidMfaCode),
+    responses=error_responses(
+        *_PRINCIPAL_ERRORS, MfaNotEnabled, InvalidMfaCode, AccountLocked
+    ),
 )
 async def mfa_recovery_codes(
     body: MfaCodeIn,
     caller: CurrentPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    guard: GuardDep,
     client: ClientDep,
 ) -> RecoveryCodesOut:
-    """Needs a current code; every earlier recovery code stops working."""
+    """Needs a current code; every earlier recovery code stops working.
+
+    Wrong codes count towards the MFA lockout, as at sign-in.
+    """
     codes = await mfa.regenerate_recovery_codes(
-        session, settings, user_id=caller.user_id, code=body.code, client=client
+        session,
+        settings,
+        guard,
+        user_id=caller.user_id,
+        code=body.code,
+        client=client,
     )
     return RecoveryCodesOut(recovery_codes=codes)
 
@@ -582,18 +593,27 @@ async def me_get(caller: CurrentPrincipal, session: SessionDep) -> MeOut:
     name="update",
     summary="Change the name or email address",
     response_model=MeOut,
-    responses=error_responses(*_PRINCIPAL_ERRORS),
+    responses=error_responses(*_PRINCIPAL_ERRORS, TooManyRequests),
 )
 async def me_update(
     body: MeUpdateIn,
     caller: CurrentPrincipal,
     session: SessionDep,
     settings: SettingsDep,
+    guard: GuardDep,
     client: ClientDep,
 ) -> MeOut:
-    """A new email address takes effect once the link sent to it is used."""
+    """A new email address takes effect once the link sent to it is used.
+
+    Each new address is sent a link: at most five an hour per account.
+    """
     user = await service.get_user(session, caller.user_id)
     assert user is not None
+    if (
+        body.email is not None
+        and normalize_address(body.email) != user.email_normalized
+    ):
+        await guard.limit(EMAIL_CHANGE_PER_USER, str(caller.user_id))
     if body.full_name is not None:
         user.full_name = body.full_name
     if body.email is not None:
@@ -602,23 +622,11 @@ async def me_update(
     return await _me(session, caller.user_id)
 
 
-class InvalidCursor(BadRequest):
-    code = "invalid_cursor"
-    title = "The cursor is not valid"
-
-
-def _encode_cursor(created_at: datetime, event_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{event_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, event_id = raw.partition("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(event_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise InvalidCursor from error
+SECURITY_EVENT_ORDER = Sorting(
+    columns={"created_at": SortColumn(SecurityEvent.created_at, "datetime")},
+    default="-created_at",
+    id_column=SecurityEvent.id,
+).order(None)
 
 
 @me_router.get(
@@ -631,26 +639,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 async def me_security_events(
     caller: CurrentPrincipal,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> SecurityEventPage:
     """Sign-ins, failures, lockouts, password, email and MFA changes.
 
     Paged with `next_cursor`.
     """
-    statement = (
-        select(SecurityEvent)
-        .where(SecurityEvent.user_id == caller.user_id)
-        .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc())
-        .limit(limit + 1)
+    statement = select(SecurityEvent).where(SecurityEvent.user_id == caller.user_id)
+    found = await session.scalars(
+        paginate(statement, SECURITY_EVENT_ORDER, cursor, limit)
     )
-    if cursor is not None:
-        statement = statement.where(
-            tuple_(SecurityEvent.created_at, SecurityEvent.id) < _decode_cursor(cursor)
-        )
-    rows = list(await session.scalars(statement))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = cut_page(
+        list(found), SECURITY_EVENT_ORDER, limit, lambda row: (row.created_at, row.id)
+    )
     return SecurityEventPage(
         items=[
             SecurityEventOut(
@@ -663,24 +665,48 @@ async def me_security_events(
             )
             for row in rows
         ],
-        next_cursor=_encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
+        next_cursor=next_cursor,
     )
 
 
 # --- platform administration ----------------------------------------------
 
 
-def _admin_user(user: User) -> AdminUserOut:
+async def _admin_user(user: User, guard: AuthGuard) -> AdminUserOut:
     return AdminUserOut(
         id=user.id,
         email=user.email,
         full_name=user.full_name,
         is_platform_admin=user.is_platform_admin,
         deactivated=user.deactivated_at is not None,
+        locked=await guard.sign_in_locked(user.email_normalized),
     )
 
 
 _ADMIN_ERRORS = (*_PRINCIPAL_ERRORS, AdminOnly, UserNotFound)
+
+
+@admin_router.get(
+    "/users",
+    name="users_find",
+    summary="Find a user by email address",
+    response_model=AdminUserOut,
+    responses=error_responses(*_ADMIN_ERRORS),
+)
+async def admin_find(
+    email: Annotated[str, Query(min_length=1, max_length=EMAIL_MAX_LENGTH)],
+    admin: AdminPrincipal,
+    session: SessionDep,
+    guard: GuardDep,
+) -> AdminUserOut:
+    """The account whose address is `email`, compared as sign-in compares it.
+
+    For finding the id that unlock, deactivate and reactivate take.
+    """
+    user = await service.user_by_email(session, email)
+    if user is None:
+        raise UserNotFound
+    return await _admin_user(user, guard)
 
 
 @admin_router.post(
@@ -699,7 +725,7 @@ async def admin_unlock(
 ) -> AdminUserOut:
     """Clears the account's failed sign-in count and lock. Audited."""
     user = await service.unlock_user(session, guard, admin.user_id, user_id, client)
-    return _admin_user(user)
+    return await _admin_user(user, guard)
 
 
 @admin_router.post(
@@ -710,11 +736,15 @@ async def admin_unlock(
     responses=error_responses(*_ADMIN_ERRORS),
 )
 async def admin_deactivate(
-    user_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep, client: ClientDep
+    user_id: uuid.UUID,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    guard: GuardDep,
+    client: ClientDep,
 ) -> AdminUserOut:
     """The account can no longer sign in; every session ends. Audited."""
     user = await service.deactivate_user(session, admin.user_id, user_id, client)
-    return _admin_user(user)
+    return await _admin_user(user, guard)
 
 
 @admin_router.post(
@@ -725,8 +755,12 @@ async def admin_deactivate(
     responses=error_responses(*_ADMIN_ERRORS),
 )
 async def admin_reactivate(
-    user_id: uuid.UUID, admin: AdminPrincipal, session: SessionDep, client: ClientDep
+    user_id: uuid.UUID,
+    admin: AdminPrincipal,
+    session: SessionDep,
+    guard: GuardDep,
+    client: ClientDep,
 ) -> AdminUserOut:
     """The account can sign in again with its password. Audited."""
     user = await service.reactivate_user(session, admin.user_id, user_id, client)
-    return _admin_user(user)
+    return await _admin_user(user, guard)

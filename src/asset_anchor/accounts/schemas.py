@@ -7,44 +7,24 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
-    StringConstraints,
     model_validator,
 )
 
-from asset_anchor.kit.email_address import MAX_LENGTH, is_plain_address
+from asset_anchor.kit.fields import Body, EmailAddress, Name
 from asset_anchor.kit.passwords import MAX_LENGTH as PASSWORD_MAX
 
-
-def _plain_address(value: str) -> str:
-    value = value.strip()
-    if not is_plain_address(value):
-        raise ValueError("not an email address")
-    return value
-
-
-EmailAddress = Annotated[
-    str,
-    Field(max_length=MAX_LENGTH, examples=["jordan@example.com"]),
-    AfterValidator(_plain_address),
-]
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-]
 # Length rules for new passwords are the strength check's (a clear message);
 # the schema only bounds what a request may carry.
 NewPassword = Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX)]
 AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 TotpCode = Annotated[str, Field(min_length=6, max_length=12, examples=["123456"])]
-RecoveryCode = Annotated[str, Field(min_length=10, max_length=24)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Issued as 16 characters in four groups (19); typed with spaces, up to 32.
+RecoveryCode = Annotated[
+    str, Field(min_length=16, max_length=32, examples=["k3mf-q7xa-p2zd-w4nr"])
+]
 
 
 class RegisterIn(Body):
@@ -101,10 +81,6 @@ class ResetConfirmIn(Body):
 class PasswordChangeIn(Body):
     current_password: AnyPassword
     new_password: NewPassword
-
-
-class Done(BaseModel):
-    status: Literal["ok"] = "ok"
 
 
 class SessionOut(BaseModel):
@@ -208,3 +184,7 @@ class AdminUserOut(BaseModel):
     full_name: str
     is_platform_admin: bool
     deactivated: bool
+    locked: bool = Field(
+        description="Whether sign-in is paused for this account after repeated"
+        " failures (a pause of a client address, across accounts, is not shown)."
+    )

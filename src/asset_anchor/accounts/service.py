@@ -10,12 +10,14 @@ the hash columns themselves; security events carry ids and addresses only.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts.errors import (
@@ -24,6 +26,7 @@ from asset_anchor.accounts.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidLinkToken,
+    InvalidMfaChallenge,
     InvalidRefreshToken,
     SessionNotFound,
     WeakPassword,
@@ -37,6 +40,7 @@ from asset_anchor.accounts.tokens import (
     new_opaque_token,
     token_hash,
 )
+from asset_anchor.db import flush_or_conflict
 from asset_anchor.email.service import clear_suppression, queue_email
 from asset_anchor.jobs.outbox import enqueue
 from asset_anchor.kit.email_address import domain_of, normalize_address
@@ -53,6 +57,7 @@ from asset_anchor.models import (
     AuthSession,
     Organization,
     OrganizationMembership,
+    PendingRegistration,
     RefreshToken,
     SecurityEvent,
     User,
@@ -128,8 +133,11 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-def check_password_strength(password: str, *, full_name: str, email: str) -> None:
-    problem = password_problem(password, user_inputs=[full_name, email])
+async def check_password_strength(password: str, *, full_name: str, email: str) -> None:
+    """Refuse a weak new password; zxcvbn runs in a thread (up to ~0.5 s)."""
+    problem = await asyncio.to_thread(
+        password_problem, password, user_inputs=[full_name, email]
+    )
     if problem is not None:
         raise WeakPassword(problem)
 
@@ -231,15 +239,64 @@ async def register(
     organization_name: str,
     client: Client,
 ) -> None:
-    """Create an account and its organization, or tell the address's owner.
+    """Record a sign-up for the worker, whatever the address.
 
-    Both paths hash the password and queue one email, so neither the answer
-    nor its timing tells a caller whether the address has an account.
+    The request does the same work either way (check and hash the password,
+    write one pending registration and its job), so neither the answer nor
+    its timing tells a caller whether the address has an account. The job
+    (``complete_registration``) makes the account, or tells the address's
+    owner that someone tried to sign up with it.
     """
-    check_password_strength(password, full_name=full_name, email=email)
+    await check_password_strength(password, full_name=full_name, email=email)
     password_hash = await hash_password(password)
-    existing = await user_by_email(session, email)
-    if existing is not None:
+    pending = PendingRegistration(
+        id=uuid.uuid4(),
+        email=email.strip(),
+        email_normalized=normalize_address(email),
+        full_name=full_name.strip(),
+        organization_name=organization_name.strip(),
+        password_hash=password_hash,
+        client_address=client.address,
+        request_id=client.request_id,
+    )
+    session.add(pending)
+    enqueue(session, "accounts.complete_registration", registration_id=str(pending.id))
+
+
+async def complete_registration(
+    session: AsyncSession, settings: Settings, registration_id: uuid.UUID
+) -> bool:
+    """The job's half of a sign-up: the account, or a warning to its owner.
+
+    Idempotent: the pending row goes in the same transaction, so a second run
+    finds nothing to do. Two sign-ups for one new address at once make one
+    account; the other is answered as an address already in use.
+    """
+    pending = await session.scalar(
+        select(PendingRegistration)
+        .where(PendingRegistration.id == registration_id)
+        .with_for_update()
+    )
+    if pending is None:
+        return False
+    await session.delete(pending)
+    client = Client(pending.client_address, None, pending.request_id)
+    created = await session.scalar(
+        insert(User)
+        .values(
+            id=uuid.uuid4(),
+            email=pending.email,
+            email_normalized=pending.email_normalized,
+            full_name=pending.full_name,
+            password_hash=pending.password_hash,
+            password_changed_at=utc_now(),
+        )
+        .on_conflict_do_nothing(index_elements=[User.email_normalized])
+        .returning(User.id)
+    )
+    if created is None:
+        existing = await user_by_email(session, pending.email_normalized)
+        assert existing is not None
         queue_email(
             session,
             kind="account_exists",
@@ -249,18 +306,12 @@ async def register(
         record_event(
             session, "signup_existing_address", user_id=existing.id, client=client
         )
-        return
+        return False
 
-    user = User(
-        id=uuid.uuid4(),
-        email=email.strip(),
-        email_normalized=normalize_address(email),
-        full_name=full_name.strip(),
-        password_hash=password_hash,
-        password_changed_at=utc_now(),
-    )
-    organization = Organization(id=uuid.uuid4(), name=organization_name.strip())
-    session.add_all([user, organization])
+    user = await get_user(session, created)
+    assert user is not None
+    organization = Organization(id=uuid.uuid4(), name=pending.organization_name)
+    session.add(organization)
     await session.flush()
     session.add(
         OrganizationMembership(
@@ -272,6 +323,7 @@ async def register(
     )
     await send_verification(session, settings, user)
     record_event(session, "account_created", user_id=user.id, client=client)
+    return True
 
 
 # --- sign-in and sessions -------------------------------------------------
@@ -284,6 +336,7 @@ async def start_session(
     client: Client,
     *,
     mfa_verified: bool,
+    mfa_challenge_id: str | None = None,
 ) -> IssuedTokens:
     now = utc_now()
     auth_session = AuthSession(
@@ -292,11 +345,15 @@ async def start_session(
         expires_at=now + timedelta(days=settings.session_ttl_days),
         last_used_at=now,
         mfa_verified=mfa_verified,
+        mfa_challenge_id=mfa_challenge_id,
         client_address=client.address,
         user_agent=(client.user_agent or "")[:300] or None,
     )
     session.add(auth_session)
-    await session.flush()
+    # Two requests racing with one MFA challenge: the unique index lets one in.
+    await flush_or_conflict(
+        session, {"uq_auth_sessions_mfa_challenge_id": InvalidMfaChallenge}
+    )
     return _tokens_for(session, settings, user.id, auth_session.id)
 
 
@@ -589,6 +646,9 @@ async def request_email_change(
             to_name=existing.full_name,
         )
     else:
+        # The owner says the address works now: mail it again, or the link
+        # that confirms it could never arrive.
+        await clear_suppression(session, new_email)
         queue_email(
             session,
             kind="email_change_verify",
@@ -663,7 +723,7 @@ async def send_password_reset(
 async def _set_password(
     session: AsyncSession, user: User, password: str, now: datetime
 ) -> None:
-    check_password_strength(password, full_name=user.full_name, email=user.email)
+    await check_password_strength(password, full_name=user.full_name, email=user.email)
     user.password_hash = await hash_password(password)
     user.password_changed_at = now
     queue_email(
@@ -698,6 +758,34 @@ async def confirm_password_reset(
     )
 
 
+async def wrong_password(
+    session: AsyncSession, guard: AuthGuard, user: User, client: Client
+) -> NoReturn:
+    """Count a wrong password given by a signed-in user, and refuse.
+
+    It counts towards the account's sign-in lock; the failure that locks it
+    answers 429 and tells the owner by email, as a failed sign-in would.
+    """
+    locked_seconds = await guard.login_failed(user.email_normalized, client.address)
+    if locked_seconds is None:
+        raise WrongPassword
+    record_event(
+        session,
+        "account_locked",
+        user_id=user.id,
+        client=client,
+        seconds=locked_seconds,
+    )
+    queue_email(
+        session,
+        kind="account_locked",
+        to_address=user.email,
+        to_name=user.full_name,
+        context={"locked_minutes": max(1, round(locked_seconds / 60))},
+    )
+    raise AccountLocked(locked_seconds, "Too many wrong passwords; try again later.")
+
+
 async def change_password(
     session: AsyncSession,
     guard: AuthGuard,
@@ -708,15 +796,20 @@ async def change_password(
     new_password: str,
     client: Client,
 ) -> None:
-    """Change a password knowing the old one; other sessions end."""
+    """Change a password knowing the old one; other sessions end.
+
+    The current password is checked under the sign-in lock and a wrong one
+    counts towards it, as at sign-in.
+    """
     user = await get_user(session, user_id)
     assert user is not None
+    await guard.check_login_allowed(user.email_normalized, client.address)
     if user.password_hash is None or not await verify_password(
         user.password_hash, current_password
     ):
-        await guard.login_failed(user.email_normalized, client.address)
         record_event(session, "password_change_failed", user_id=user.id, client=client)
-        raise WrongPassword
+        await wrong_password(session, guard, user, client)
+    await guard.login_succeeded(user.email_normalized)
     await _set_password(session, user, new_password, utc_now())
     await revoke_sessions(
         session, user.id, reason="password_changed", keep=current_session

@@ -20,6 +20,7 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "GBP": 2,
     "AUD": 2,
     "NZD": 2,
+    "JPY": 0,
 }
 
 

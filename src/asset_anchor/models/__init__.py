@@ -3,30 +3,41 @@
 from asset_anchor.models.accounts import (
     AuthSession,
     MfaRecoveryCode,
+    PendingRegistration,
     RefreshToken,
     SecurityEvent,
     User,
     UserMfa,
     UserToken,
 )
+from asset_anchor.models.audit import AuditEvent
 from asset_anchor.models.base import Base
 from asset_anchor.models.email import Email, EmailSuppression
 from asset_anchor.models.idempotency import IdempotencyKey
+from asset_anchor.models.invitations import Invitation
 from asset_anchor.models.organizations import Organization, OrganizationMembership
 from asset_anchor.models.outbox import OutboxJob
+from asset_anchor.models.portfolio import Lease, LeaseTenant, Property, Unit
 
 __all__ = [
+    "AuditEvent",
     "AuthSession",
     "Base",
     "Email",
     "EmailSuppression",
     "IdempotencyKey",
+    "Invitation",
+    "Lease",
+    "LeaseTenant",
     "MfaRecoveryCode",
     "Organization",
     "OrganizationMembership",
     "OutboxJob",
+    "PendingRegistration",
+    "Property",
     "RefreshToken",
     "SecurityEvent",
+    "Unit",
     "User",
     "UserMfa",
     "UserToken",

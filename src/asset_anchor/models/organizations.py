@@ -5,28 +5,46 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from asset_anchor.models.base import Base, Timestamps, UUIDPrimaryKey
+from asset_anchor.models.base import Base, OrganizationOwned, Timestamps, UUIDPrimaryKey
 
 MembershipRole = Literal["owner", "manager"]
 MEMBERSHIP_ROLES: tuple[MembershipRole, ...] = ("owner", "manager")
 
 
 class Organization(UUIDPrimaryKey, Timestamps, Base):
-    """A landlord's business: every property, lease and payment hangs off one."""
+    """A landlord's business: every property, lease and payment hangs off one.
+
+    The contact details are what its tenants see as their landlord's; the
+    default currency prices new units and leases unless they say otherwise.
+    """
 
     __tablename__ = "organizations"
 
     name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    mailing_address: Mapped[str | None] = mapped_column(String(500))
+    default_currency: Mapped[str] = mapped_column(
+        String(3), server_default=text("'USD'")
+    )
 
 
-class OrganizationMembership(UUIDPrimaryKey, Timestamps, Base):
+class OrganizationMembership(OrganizationOwned, Timestamps, Base):
     """A staff user's place in an organization.
 
-    A staff user belongs to one organization today (the service enforces it);
-    the table allows more so that it can later without a migration.
+    A staff user belongs to one organization today (the service enforces it,
+    under a lock on the user's row); the table allows more so that it can
+    later without a migration.
     """
 
     __tablename__ = "organization_memberships"
@@ -36,9 +54,6 @@ class OrganizationMembership(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_organization_memberships_user_id", "user_id"),
     )
 
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE")
     )
