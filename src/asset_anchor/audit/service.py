@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,16 @@ from asset_anchor.logging import current_context
 from asset_anchor.models import AuditEvent
 
 Changes = dict[str, dict[str, Any]]
+
+
+class Staff(Protocol):
+    """Who acts: a staff user for their organization (``StaffScope``)."""
+
+    @property
+    def organization_id(self) -> uuid.UUID: ...
+
+    @property
+    def user_id(self) -> uuid.UUID: ...
 
 
 def json_value(value: Any) -> Any:
@@ -79,4 +89,26 @@ def record(
             changes=changes or {},
             request_id=str(request_id) if request_id is not None else None,
         )
+    )
+
+
+def by_staff(
+    session: AsyncSession,
+    staff: Staff,
+    action: str,
+    entity_id: uuid.UUID,
+    changes: Changes | None = None,
+    *,
+    entity_type: str | None = None,
+) -> None:
+    """Record a staff user's write; the entity's type is the action's first
+    word (``lease`` for ``lease.activated``) unless given."""
+    record(
+        session,
+        organization_id=staff.organization_id,
+        actor_id=staff.user_id,
+        action=action,
+        entity_type=entity_type or action.partition(".")[0],
+        entity_id=entity_id,
+        changes=changes,
     )

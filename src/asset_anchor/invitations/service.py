@@ -117,24 +117,6 @@ def invitation_out(invitation: Invitation) -> InvitationOut:
     )
 
 
-def _audit(
-    session: AsyncSession,
-    scope: StaffScope,
-    invitation: Invitation,
-    action: str,
-    changes: audit.Changes,
-) -> None:
-    audit.record(
-        session,
-        organization_id=scope.organization_id,
-        actor_id=scope.user_id,
-        action=action,
-        entity_type="invitation",
-        entity_id=invitation.id,
-        changes=changes,
-    )
-
-
 # --- sending ----------------------------------------------------------------
 
 
@@ -335,11 +317,11 @@ async def _create(
     session.add(invitation)
     await session.flush()
     await session.refresh(invitation)
-    _audit(
+    audit.by_staff(
         session,
         scope,
-        invitation,
         "invitation.created",
+        invitation.id,
         audit.created(invitation, ("kind", "email", "lease_id", "expires_at")),
     )
     return invitation_out(invitation)
@@ -370,11 +352,11 @@ async def resend(
     await _send(session, settings, invitation)
     invitation.send_count += 1
     await session.flush()
-    _audit(
+    audit.by_staff(
         session,
         scope,
-        invitation,
         "invitation.resent",
+        invitation.id,
         {
             "expires_at": {
                 "from": audit.json_value(before),
@@ -396,7 +378,7 @@ async def revoke(
     invitation = await _pending_for_change(session, scope, invitation_id)
     changes = audit.apply_changes(invitation, {"revoked_at": utc_now()})
     await session.flush()
-    _audit(session, scope, invitation, "invitation.revoked", changes)
+    audit.by_staff(session, scope, "invitation.revoked", invitation.id, changes)
     return invitation_out(invitation)
 
 

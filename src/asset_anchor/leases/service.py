@@ -330,42 +330,6 @@ async def read_lease(
 # --- writing ----------------------------------------------------------------
 
 
-def audit_lease(
-    session: AsyncSession,
-    scope: StaffScope,
-    lease_id: uuid.UUID,
-    action: str,
-    changes: audit.Changes,
-) -> None:
-    audit.record(
-        session,
-        organization_id=scope.organization_id,
-        actor_id=scope.user_id,
-        action=action,
-        entity_type="lease",
-        entity_id=lease_id,
-        changes=changes,
-    )
-
-
-def _audit_tenant(
-    session: AsyncSession,
-    scope: StaffScope,
-    tenant_id: uuid.UUID,
-    action: str,
-    changes: audit.Changes,
-) -> None:
-    audit.record(
-        session,
-        organization_id=scope.organization_id,
-        actor_id=scope.user_id,
-        action=action,
-        entity_type="lease_tenant",
-        entity_id=tenant_id,
-        changes=changes,
-    )
-
-
 async def lock_lease(
     session: AsyncSession, scope: StaffScope, lease_id: uuid.UUID
 ) -> Lease:
@@ -442,8 +406,8 @@ async def create_lease(
     ]
     session.add_all(tenants)
     await session.flush()
-    audit_lease(
-        session, scope, lease.id, "lease.created", created_with_tenants(lease, tenants)
+    audit.by_staff(
+        session, scope, "lease.created", lease.id, created_with_tenants(lease, tenants)
     )
     return await read_lease(session, scope, lease.id)
 
@@ -469,7 +433,7 @@ async def update_lease(
     changes = audit.apply_changes(lease, columns)
     if changes:
         await session.flush()
-        audit_lease(session, scope, lease.id, "lease.updated", changes)
+        audit.by_staff(session, scope, "lease.updated", lease.id, changes)
     return await read_lease(session, scope, lease.id)
 
 
@@ -479,11 +443,11 @@ async def delete_lease(
     """Delete a draft made by mistake; its tenants go with it."""
     lease = await lock_lease(session, scope, lease_id)
     require_draft(lease, "deleted")
-    audit_lease(
+    audit.by_staff(
         session,
         scope,
-        lease.id,
         "lease.deleted",
+        lease.id,
         {
             "unit_id": {"from": audit.json_value(lease.unit_id)},
             "start_date": {"from": audit.json_value(lease.start_date)},
@@ -538,11 +502,11 @@ async def add_tenant(
     )
     session.add(tenant)
     await session.flush()
-    _audit_tenant(
+    audit.by_staff(
         session,
         scope,
-        tenant.id,
         "lease_tenant.added",
+        tenant.id,
         audit.created(tenant, TENANT_FIELDS),
     )
     return _tenant_out(tenant)
@@ -561,7 +525,7 @@ async def update_tenant(
     changes = audit.apply_changes(tenant, values)
     if changes:
         await session.flush()
-        _audit_tenant(session, scope, tenant.id, "lease_tenant.updated", changes)
+        audit.by_staff(session, scope, "lease_tenant.updated", tenant.id, changes)
     return _tenant_out(tenant)
 
 
@@ -577,11 +541,11 @@ async def remove_tenant(
     tenant = await _tenant_on(session, scope, lease, tenant_id)
     if await _tenant_count(session, scope, lease.id) <= 1:
         raise LeaseNeedsATenant("Add the new tenant before removing the last one.")
-    _audit_tenant(
+    audit.by_staff(
         session,
         scope,
-        tenant.id,
         "lease_tenant.removed",
+        tenant.id,
         {
             "lease_id": {"from": audit.json_value(lease.id)},
             "full_name": {"from": tenant.full_name},

@@ -35,7 +35,6 @@ from asset_anchor.leases.errors import (
 )
 from asset_anchor.leases.schemas import LateFee, LeaseOut
 from asset_anchor.leases.service import (
-    audit_lease,
     check_dates,
     check_late_fee,
     created_with_tenants,
@@ -90,7 +89,7 @@ async def _transition(
 ) -> LeaseOut:
     changes = audit.apply_changes(lease, values)
     await session.flush()
-    audit_lease(session, scope, lease.id, action, changes)
+    audit.by_staff(session, scope, action, lease.id, changes)
     return await read_lease(session, scope, lease.id)
 
 
@@ -263,18 +262,18 @@ async def renew(
     session.add_all(tenants)
     await session.flush()
 
-    audit_lease(
+    audit.by_staff(
         session,
         scope,
-        lease.id,
         "lease.renewed",
+        lease.id,
         {"renewed_by_id": {"from": None, "to": audit.json_value(successor.id)}},
     )
-    audit_lease(
+    audit.by_staff(
         session,
         scope,
-        successor.id,
         "lease.created",
+        successor.id,
         created_with_tenants(successor, tenants),
     )
     return await read_lease(session, scope, successor.id)

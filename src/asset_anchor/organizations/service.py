@@ -100,34 +100,8 @@ async def update_organization(
     changes = audit.apply_changes(organization, values)
     if changes:
         await session.flush()
-        _audit(
-            session,
-            scope,
-            "organization.updated",
-            "organization",
-            organization.id,
-            changes,
-        )
+        audit.by_staff(session, scope, "organization.updated", organization.id, changes)
     return _organization_out(organization)
-
-
-def _audit(
-    session: AsyncSession,
-    scope: StaffScope,
-    action: str,
-    entity_type: str,
-    entity_id: uuid.UUID,
-    changes: audit.Changes,
-) -> None:
-    audit.record(
-        session,
-        organization_id=scope.organization_id,
-        actor_id=scope.user_id,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        changes=changes,
-    )
 
 
 # --- members ----------------------------------------------------------------
@@ -205,11 +179,10 @@ async def remove_member(
     assert person is not None
     await session.delete(membership)
     await session.flush()
-    _audit(
+    audit.by_staff(
         session,
         scope,
         "member.left" if leaving else "member.removed",
-        "member",
         user_id,
         {"role": {"from": membership.role, "to": None}},
     )
@@ -243,13 +216,13 @@ async def transfer_ownership(
     current.role = "manager"
     successor.role = "owner"
     await session.flush()
-    _audit(
+    audit.by_staff(
         session,
         scope,
         "ownership.transferred",
-        "organization",
         organization.id,
         {"owner": {"from": str(scope.user_id), "to": str(user_id)}},
+        entity_type="organization",
     )
     previous = await session.get(User, scope.user_id)
     successor_user = await session.get(User, user_id)

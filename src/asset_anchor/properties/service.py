@@ -107,19 +107,24 @@ _PROPERTY_COLUMNS = (
 )
 
 
+def address_of(row: Any) -> Address:
+    """A property's address from its columns (an object or a selected row)."""
+    return Address(
+        line1=row.address_line1,
+        line2=row.address_line2,
+        city=row.city,
+        region=row.region,
+        postal_code=row.postal_code,
+        country=row.country,
+    )
+
+
 def _property_out(row: Any) -> PropertyOut:
     return PropertyOut(
         id=row.id,
         name=row.name,
         kind=row.kind,
-        address=Address(
-            line1=row.address_line1,
-            line2=row.address_line2,
-            city=row.city,
-            region=row.region,
-            postal_code=row.postal_code,
-            country=row.country,
-        ),
+        address=address_of(row),
         timezone=row.timezone,
         unit_count=row.unit_count,
         archived_at=row.archived_at,
@@ -296,26 +301,8 @@ async def update_property(
     changes = audit.apply_changes(prop, columns)
     if changes:
         await session.flush()
-        _audit_property(session, scope, prop, "property.updated", changes)
+        audit.by_staff(session, scope, "property.updated", prop.id, changes)
     return await read_property(session, scope, prop.id)
-
-
-def _audit_property(
-    session: AsyncSession,
-    scope: StaffScope,
-    prop: Property,
-    action: str,
-    changes: audit.Changes,
-) -> None:
-    audit.record(
-        session,
-        organization_id=scope.organization_id,
-        actor_id=scope.user_id,
-        action=action,
-        entity_type="property",
-        entity_id=prop.id,
-        changes=changes,
-    )
 
 
 async def set_property_archived(
@@ -340,7 +327,7 @@ async def set_property_archived(
     if changes:
         await session.flush()
         action = "property.archived" if archived else "property.unarchived"
-        _audit_property(session, scope, prop, action, changes)
+        audit.by_staff(session, scope, action, prop.id, changes)
     return await read_property(session, scope, prop.id)
 
 
@@ -353,8 +340,8 @@ async def delete_property(
     )
     if await session.scalar(select(exists().where(Unit.property_id == prop.id))):
         raise PropertyInUse
-    _audit_property(
-        session, scope, prop, "property.deleted", {"name": {"from": prop.name}}
+    audit.by_staff(
+        session, scope, "property.deleted", prop.id, {"name": {"from": prop.name}}
     )
     await session.delete(prop)
     await session.flush()
@@ -385,24 +372,6 @@ async def _default_currency(session: AsyncSession, scope: StaffScope) -> str:
     return currency
 
 
-def _audit_unit(
-    session: AsyncSession,
-    scope: StaffScope,
-    unit: Unit,
-    action: str,
-    changes: audit.Changes,
-) -> None:
-    audit.record(
-        session,
-        organization_id=scope.organization_id,
-        actor_id=scope.user_id,
-        action=action,
-        entity_type="unit",
-        entity_id=unit.id,
-        changes=changes,
-    )
-
-
 async def create_unit(
     session: AsyncSession, scope: StaffScope, property_id: uuid.UUID, body: UnitIn
 ) -> UnitOut:
@@ -426,7 +395,9 @@ async def create_unit(
     )
     session.add(unit)
     await flush_or_conflict(session, _LABEL_TAKEN)
-    _audit_unit(session, scope, unit, "unit.created", audit.created(unit, _UNIT_FIELDS))
+    audit.by_staff(
+        session, scope, "unit.created", unit.id, audit.created(unit, _UNIT_FIELDS)
+    )
     return _unit_out(unit)
 
 
@@ -442,7 +413,7 @@ async def update_unit(
     changes = audit.apply_changes(unit, values)
     if changes:
         await flush_or_conflict(session, _LABEL_TAKEN)
-        _audit_unit(session, scope, unit, "unit.updated", changes)
+        audit.by_staff(session, scope, "unit.updated", unit.id, changes)
     return _unit_out(unit)
 
 
@@ -462,7 +433,7 @@ async def set_unit_archived(
     if changes:
         await flush_or_conflict(session, _LABEL_TAKEN)
         action = "unit.archived" if archived else "unit.unarchived"
-        _audit_unit(session, scope, unit, action, changes)
+        audit.by_staff(session, scope, action, unit.id, changes)
     return _unit_out(unit)
 
 
@@ -473,7 +444,9 @@ async def delete_unit(
     unit = await get_owned(session, scope, Unit, unit_id, UnitNotFound, lock=True)
     if await session.scalar(select(exists().where(Lease.unit_id == unit.id))):
         raise UnitInUse
-    _audit_unit(session, scope, unit, "unit.deleted", {"label": {"from": unit.label}})
+    audit.by_staff(
+        session, scope, "unit.deleted", unit.id, {"label": {"from": unit.label}}
+    )
     await session.delete(unit)
     await session.flush()
 

@@ -22,7 +22,7 @@ from asset_anchor.leases import terms
 from asset_anchor.leases.errors import LeaseNotFound
 from asset_anchor.leases.service import late_fee_of
 from asset_anchor.models import Lease, LeaseTenant, Organization, Property, Unit
-from asset_anchor.properties.schemas import Address
+from asset_anchor.properties.service import address_of
 from asset_anchor.tenants.schemas import (
     CoTenant,
     Landlord,
@@ -133,14 +133,7 @@ def _my_lease(row: Any, co_tenants: Iterable[str]) -> MyLease:
         property=MyLeaseProperty(
             id=row.property_id,
             name=row.property_name,
-            address=Address(
-                line1=row.address_line1,
-                line2=row.address_line2,
-                city=row.city,
-                region=row.region,
-                postal_code=row.postal_code,
-                country=row.country,
-            ),
+            address=address_of(row),
             timezone=row.timezone,
         ),
         landlord=Landlord(
