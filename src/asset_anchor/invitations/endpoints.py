@@ -50,7 +50,6 @@ from asset_anchor.kit.pagination import (
     Limit,
     Page,
 )
-from asset_anchor.kit.ratelimit import Limit as RateLimit
 from asset_anchor.leases.errors import LeaseClosed, LeaseNotFound
 from asset_anchor.organizations.errors import (
     AlreadyInOrganization,
@@ -61,15 +60,6 @@ from asset_anchor.organizations.scope import (
     OwnerOnly,
     Staff,
     StaffLookup,
-)
-
-# Invitations email addresses the organization types in: bounded, so that a
-# compromised staff account cannot turn the service into a mailer.
-SENT_PER_ORGANIZATION = RateLimit(
-    "invitations-organization", max_hits=200, window_seconds=60 * 60
-)
-RESENT_PER_INVITATION = RateLimit(
-    "invitation-resend", max_hits=3, window_seconds=60 * 60
 )
 
 organization_invitations = APIRouter(
@@ -115,10 +105,10 @@ async def organizations_invitations_create(
     chooses a password first). An account that already belongs to another
     organization cannot accept.
     """
-    await guard.limit(SENT_PER_ORGANIZATION, str(scope.organization_id))
     return await service.invite_manager(
         session,
         settings,
+        guard,
         scope,
         organization_id,
         email=body.email,
@@ -154,10 +144,10 @@ async def leases_invitations_create(
     A person already on the lease with this address is the one invited;
     otherwise they are added to the lease's tenants under `full_name`.
     """
-    await guard.limit(SENT_PER_ORGANIZATION, str(scope.organization_id))
     return await service.invite_tenant(
         session,
         settings,
+        guard,
         scope,
         lease_id,
         email=body.email,
@@ -236,8 +226,7 @@ async def invitations_resend(
 
     At most three times an hour for one invitation.
     """
-    await guard.limit(RESENT_PER_INVITATION, str(invitation_id))
-    return await service.resend(session, settings, scope, invitation_id)
+    return await service.resend(session, settings, guard, scope, invitation_id)
 
 
 @router.post(

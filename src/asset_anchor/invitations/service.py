@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts import service as accounts
 from asset_anchor.accounts.auth import Principal
+from asset_anchor.accounts.limits import AuthGuard
 from asset_anchor.accounts.tokens import new_opaque_token, token_hash
 from asset_anchor.audit import service as audit
 from asset_anchor.email.service import queue_email
@@ -45,6 +46,7 @@ from asset_anchor.invitations.schemas import (
 from asset_anchor.kit.email_address import normalize_address
 from asset_anchor.kit.pagination import Order, SortColumn, Sorting, cut_page, paginate
 from asset_anchor.kit.passwords import hash_password
+from asset_anchor.kit.ratelimit import Limit
 from asset_anchor.kit.time import utc_now
 from asset_anchor.leases.errors import LeaseClosed, LeaseNotFound
 from asset_anchor.models import (
@@ -61,6 +63,14 @@ from asset_anchor.organizations import service as organizations
 from asset_anchor.organizations.errors import OrganizationNotFound
 from asset_anchor.organizations.scope import StaffScope, get_owned, owned
 from asset_anchor.settings import Settings
+
+# Invitations email addresses the organization types in: bounded, so that a
+# compromised staff account cannot turn the service into a mailer. Counted
+# only once the caller is known to be allowed, so nobody else can use them up.
+SENT_PER_ORGANIZATION = Limit(
+    "invitations-organization", max_hits=200, window_seconds=60 * 60
+)
+RESENT_PER_INVITATION = Limit("invitation-resend", max_hits=3, window_seconds=60 * 60)
 
 INVITATION_SORTING = Sorting(
     columns={"created_at": SortColumn(Invitation.created_at, "datetime")},
@@ -182,6 +192,7 @@ async def _refuse_if_pending(
 async def invite_manager(
     session: AsyncSession,
     settings: Settings,
+    guard: AuthGuard,
     scope: StaffScope,
     organization_id: uuid.UUID,
     *,
@@ -192,6 +203,7 @@ async def invite_manager(
     if organization_id != scope.organization_id:
         raise OrganizationNotFound
     scope.require_owner()
+    await guard.limit(SENT_PER_ORGANIZATION, str(scope.organization_id))
     normalized = normalize_address(email)
     member = await session.scalar(
         select(
@@ -217,6 +229,7 @@ async def invite_manager(
 async def invite_tenant(
     session: AsyncSession,
     settings: Settings,
+    guard: AuthGuard,
     scope: StaffScope,
     lease_id: uuid.UUID,
     *,
@@ -231,6 +244,7 @@ async def invite_tenant(
     lease = await get_owned(session, scope, Lease, lease_id, LeaseNotFound, lock=True)
     if lease.status in ("ended", "terminated"):
         raise LeaseClosed
+    await guard.limit(SENT_PER_ORGANIZATION, str(scope.organization_id))
     normalized = normalize_address(email)
     on_lease = list(
         await session.scalars(
@@ -343,11 +357,16 @@ async def _pending_for_change(
 async def resend(
     session: AsyncSession,
     settings: Settings,
+    guard: AuthGuard,
     scope: StaffScope,
     invitation_id: uuid.UUID,
 ) -> InvitationOut:
-    """Email a new link (the old one stops working) and start the time again."""
+    """Email a new link (the old one stops working) and start the time again.
+
+    At most three times an hour for one invitation.
+    """
     invitation = await _pending_for_change(session, scope, invitation_id)
+    await guard.limit(RESENT_PER_INVITATION, str(invitation.id))
     before = invitation.expires_at
     await _send(session, settings, invitation)
     invitation.send_count += 1
