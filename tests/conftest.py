@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -233,4 +234,27 @@ def client_for(app: FastAPI) -> httpx.AsyncClient:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(app) as client:
+        yield client
+
+
+def random_address() -> str:
+    """A client address of its own, so per-address limits never meet either."""
+    return (
+        f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    )
+
+
+def client_at(app: FastAPI, address: str | None = None) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(
+        app=app,
+        raise_app_exceptions=False,
+        client=(address or random_address(), 40000),
+    )
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the ``app`` fixture, from a client address of its own."""
+    async with client_at(app) as client:
         yield client

@@ -31,7 +31,6 @@ from tests.accounts.conftest import (
     NEW_PASSWORD,
     PASSWORD,
     bearer,
-    client_at,
     emails_to,
     login,
     new_email,
@@ -39,6 +38,7 @@ from tests.accounts.conftest import (
 )
 from tests.conftest import (
     REDIS_PREFIX,
+    client_at,
     complete_registrations,
     email_secrets,
     make_settings,

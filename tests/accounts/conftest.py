@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,28 +23,6 @@ NEW_PASSWORD = "thimble-harbor-quartz-lantern"
 def new_email() -> str:
     """A fresh address, so that lockouts keyed by email never meet across tests."""
     return f"jordan.{secrets.token_hex(4)}@example.test"
-
-
-def random_address() -> str:
-    """A client address of its own, so per-address limits never meet either."""
-    return (
-        f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
-    )
-
-
-def client_at(app: FastAPI, address: str | None = None) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(
-        app=app,
-        raise_app_exceptions=False,
-        client=(address or random_address(), 40000),
-    )
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_at(app) as client:
-        yield client
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -6,7 +6,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.accounts.conftest import bearer, client_at, emails_to, new_email, signed_in
+from tests.accounts.conftest import bearer, emails_to, new_email, signed_in
+from tests.conftest import client_at
 
 ME = "/api/v1/me"
 

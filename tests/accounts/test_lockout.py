@@ -14,16 +14,14 @@ from tests.accounts.conftest import (
     NEW_PASSWORD,
     PASSWORD,
     bearer,
-    client_at,
     emails_to,
     login,
     new_email,
-    random_address,
     register,
     signed_in,
     user_with,
 )
-from tests.conftest import app_on, make_settings
+from tests.conftest import app_on, client_at, make_settings, random_address
 from tests.support.proxy import free_port
 
 WRONG_PASSWORD = "not-the-password-at-all"

@@ -30,12 +30,10 @@ from tests.accounts.conftest import (
     NEW_PASSWORD,
     PASSWORD,
     bearer,
-    client_at,
     emails_to,
     last_token,
     login,
     new_email,
-    random_address,
     register,
     run_reset_jobs,
     signed_in,
@@ -43,9 +41,11 @@ from tests.accounts.conftest import (
 )
 from tests.conftest import (
     REDIS_PREFIX,
+    client_at,
     complete_registrations,
     email_secrets,
     make_settings,
+    random_address,
 )
 
 REQUEST = "/api/v1/auth/password-reset/request"

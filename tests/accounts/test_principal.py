@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts.auth import AdminPrincipal, VerifiedPrincipal
 from asset_anchor.settings import Settings
-from tests.accounts.conftest import bearer, client_at, last_token, signed_in, user_with
-from tests.conftest import app_on
+from tests.accounts.conftest import bearer, last_token, signed_in, user_with
+from tests.conftest import app_on, client_at
 
 router = APIRouter(prefix="/api/v1/probe", tags=["probe"])
 

@@ -25,7 +25,6 @@ from asset_anchor.settings import Settings
 from tests.accounts.conftest import (
     PASSWORD,
     bearer,
-    client_at,
     emails_to,
     last_token,
     login,
@@ -34,7 +33,7 @@ from tests.accounts.conftest import (
     signed_in,
     user_with,
 )
-from tests.conftest import app_on, complete_registrations, email_secrets
+from tests.conftest import app_on, client_at, complete_registrations, email_secrets
 
 
 async def count(db: AsyncSession, model: type[object]) -> int:

@@ -25,8 +25,8 @@ from asset_anchor.app import create_app, lifespan
 from asset_anchor.kit.time import utc_now
 from asset_anchor.models import AuthSession, SecurityEvent
 from asset_anchor.settings import Settings
-from tests.accounts.conftest import bearer, client_at, signed_in, user_with
-from tests.conftest import app_on, make_settings
+from tests.accounts.conftest import bearer, signed_in, user_with
+from tests.conftest import app_on, client_at, make_settings
 
 ME = "/api/v1/me"
 

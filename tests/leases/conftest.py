@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from asset_anchor.settings import Settings
 from tests.portfolio.conftest import (
     Account,
-    api,  # noqa: F401
     create_property,
     create_unit,
     make_landlord,
@@ -24,6 +23,6 @@ async def owner(db: AsyncSession, settings: Settings) -> Account:
 
 
 @pytest.fixture
-async def unit(api: httpx.AsyncClient, owner: Account) -> dict[str, Any]:  # noqa: F811
+async def unit(api: httpx.AsyncClient, owner: Account) -> dict[str, Any]:
     prop = await create_property(api, owner)
     return await create_unit(api, owner, prop["id"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -31,7 +30,6 @@ from asset_anchor.jobs.context import JobContext
 from asset_anchor.kit.time import utc_now
 from asset_anchor.models import Organization, OrganizationMembership, OutboxJob, User
 from asset_anchor.settings import Settings
-from tests.accounts.conftest import client_at
 from tests.conftest import HARNESS_MARK
 
 
@@ -42,12 +40,6 @@ class Account:
     full_name: str
     organization_id: uuid.UUID | None
     headers: dict[str, str]
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_at(app) as client:
-        yield client
 
 
 async def make_user(

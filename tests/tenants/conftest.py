@@ -1,4 +1,3 @@
 """Fixtures of the tenant portal tests: those of the lease tests."""
 
 from tests.leases.conftest import owner, unit  # noqa: F401
-from tests.portfolio.conftest import api  # noqa: F401
