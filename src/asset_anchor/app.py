@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from asset_anchor import __version__
 from asset_anchor.accounts.endpoints import admin_router, auth_router, me_router
+from asset_anchor.billing.endpoints import entries_router
+from asset_anchor.billing.endpoints import leases_router as ledger_router
 from asset_anchor.db import create_engine, create_sessionmaker
 from asset_anchor.email.endpoints import router as email_router
 from asset_anchor.errors import (
@@ -226,5 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(leases_router)
     app.include_router(tenant_leases_router)
     app.include_router(lease_invitations)
+    app.include_router(ledger_router)
+    app.include_router(entries_router)
     app.include_router(invitations_router)
     return app

@@ -77,3 +77,10 @@ MinorUnits = Annotated[
     ),
 ]
 """A non-negative money amount in minor units."""
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Minor units as people read them: ``1,234.56 USD``, ``98,000 JPY``."""
+    exponent = CURRENCY_EXPONENTS[normalize_currency(currency)]
+    major = from_minor_units(amount, currency)
+    return f"{major:,.{exponent}f} {currency.upper()}"

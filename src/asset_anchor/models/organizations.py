@@ -9,6 +9,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     UniqueConstraint,
     text,
@@ -29,6 +30,15 @@ class Organization(UUIDPrimaryKey, Timestamps, Base):
     """
 
     __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint(
+            "rent_charge_days_ahead BETWEEN 0 AND 60", name="rent_charge_days_ahead"
+        ),
+        CheckConstraint(
+            "rent_reminder_days_before BETWEEN 0 AND 30",
+            name="rent_reminder_days_before",
+        ),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
     contact_email: Mapped[str | None] = mapped_column(String(320))
@@ -36,6 +46,15 @@ class Organization(UUIDPrimaryKey, Timestamps, Base):
     mailing_address: Mapped[str | None] = mapped_column(String(500))
     default_currency: Mapped[str] = mapped_column(
         String(3), server_default=text("'USD'")
+    )
+    # Billing: how many days before its due date a rent charge is made, and
+    # how many days before it the tenants are reminded (0: no early reminder;
+    # they are reminded on the day either way).
+    rent_charge_days_ahead: Mapped[int] = mapped_column(
+        SmallInteger, server_default=text("7")
+    )
+    rent_reminder_days_before: Mapped[int] = mapped_column(
+        SmallInteger, server_default=text("3")
     )
 
 

@@ -19,7 +19,7 @@ from fastapi import Depends
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from asset_anchor.accounts.auth import CurrentPrincipal, Principal
+from asset_anchor.accounts.auth import CurrentPrincipal, Principal, VerifiedPrincipal
 from asset_anchor.errors import Forbidden, NotFound
 from asset_anchor.models.base import OrganizationOwned
 
@@ -77,9 +77,16 @@ async def owner_scope(caller: CurrentPrincipal) -> StaffScope:
     return scope
 
 
+async def verified_staff_lookup_scope(caller: VerifiedPrincipal) -> StaffScope:
+    """As ``staff_lookup_scope``, for a caller whose email is confirmed: what
+    moves money needs both."""
+    return await staff_lookup_scope(caller)
+
+
 Staff = Annotated[StaffScope, Depends(staff_scope)]
 StaffLookup = Annotated[StaffScope, Depends(staff_lookup_scope)]
 Owner = Annotated[StaffScope, Depends(owner_scope)]
+VerifiedStaffLookup = Annotated[StaffScope, Depends(verified_staff_lookup_scope)]
 
 
 Owned = TypeVar("Owned", bound=OrganizationOwned)
