@@ -98,6 +98,34 @@ class TestReadAndUpdate:
 
         assert answer.status_code == 422
 
+    async def test_the_owner_sets_when_rent_is_charged_and_reminded(
+        self, api: httpx.AsyncClient, db: AsyncSession, settings: Settings
+    ) -> None:
+        owner, _ = await team(db, settings)
+        before = ok(await api.get(org_path(owner), headers=owner.headers))
+
+        updated = ok(
+            await api.patch(
+                org_path(owner),
+                json={"rent_charge_days_ahead": 10, "rent_reminder_days_before": 0},
+                headers=owner.headers,
+            )
+        )
+        too_far = await api.patch(
+            org_path(owner), json={"rent_charge_days_ahead": 61}, headers=owner.headers
+        )
+
+        assert (
+            before["rent_charge_days_ahead"],
+            before["rent_reminder_days_before"],
+        ) == (
+            7,
+            3,
+        )
+        assert updated["rent_charge_days_ahead"] == 10
+        assert updated["rent_reminder_days_before"] == 0
+        assert too_far.status_code == 422
+
     async def test_the_new_currency_prices_new_units(
         self, api: httpx.AsyncClient, db: AsyncSession, settings: Settings
     ) -> None:

@@ -65,7 +65,15 @@ async def organizations_update(
     A new default currency prices units and leases made from now on; existing
     ones keep theirs.
     """
-    values = sent_fields(body, required=("name", "default_currency"))
+    values = sent_fields(
+        body,
+        required=(
+            "name",
+            "default_currency",
+            "rent_charge_days_ahead",
+            "rent_reminder_days_before",
+        ),
+    )
     return await service.update_organization(session, scope, organization_id, values)
 
 

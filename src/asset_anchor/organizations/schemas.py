@@ -25,6 +25,13 @@ class OrganizationOut(BaseModel):
     default_currency: str = Field(
         description="New units and leases are priced in it unless they say."
     )
+    rent_charge_days_ahead: int = Field(
+        description="Days before its due date that a rent charge is made."
+    )
+    rent_reminder_days_before: int = Field(
+        description="Days before the due date that tenants are reminded (0: only"
+        " on the day)."
+    )
     created_at: datetime
 
 
@@ -36,6 +43,8 @@ class OrganizationUpdate(Body):
     contact_phone: Phone | None = None
     mailing_address: MailingAddress | None = None
     default_currency: Currency | None = None
+    rent_charge_days_ahead: int | None = Field(default=None, ge=0, le=60)
+    rent_reminder_days_before: int | None = Field(default=None, ge=0, le=30)
 
 
 class MemberOut(BaseModel):

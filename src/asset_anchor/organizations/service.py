@@ -78,6 +78,8 @@ def _organization_out(organization: Organization) -> OrganizationOut:
         contact_phone=organization.contact_phone,
         mailing_address=organization.mailing_address,
         default_currency=organization.default_currency,
+        rent_charge_days_ahead=organization.rent_charge_days_ahead,
+        rent_reminder_days_before=organization.rent_reminder_days_before,
         created_at=organization.created_at,
     )
 
