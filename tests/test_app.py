@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,7 +10,9 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
+from asset_anchor.app import create_app, lifespan
 from asset_anchor.errors import PROBLEM_JSON, Conflict
+from asset_anchor.settings import Settings
 from tests.conftest import client_for
 
 probe = APIRouter(prefix="/api/v1/probe", tags=["probe"])
@@ -384,3 +387,16 @@ class TestCors:
         allowed = response.headers["access-control-allow-origin"]
         assert allowed == "https://app.example.test"
         assert response.headers["access-control-allow-credentials"] == "true"
+
+
+class TestStartup:
+    async def test_what_exists_at_start_is_kept_out_of_the_collector(
+        self, settings: Settings
+    ) -> None:
+        app = create_app(settings)
+        gc.unfreeze()
+
+        async with lifespan(app):
+            frozen = gc.get_freeze_count()
+
+        assert frozen > 0

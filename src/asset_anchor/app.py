@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -18,6 +19,7 @@ from asset_anchor import __version__
 from asset_anchor.accounts.endpoints import admin_router, auth_router, me_router
 from asset_anchor.billing.endpoints import entries_router
 from asset_anchor.billing.endpoints import leases_router as ledger_router
+from asset_anchor.billing.report_endpoints import reports_router, statements_router
 from asset_anchor.db import create_engine, create_sessionmaker
 from asset_anchor.email.endpoints import router as email_router
 from asset_anchor.errors import (
@@ -86,6 +88,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prefix=settings.redis_key_prefix,
         timeout_seconds=settings.redis_timeout_seconds,
     )
+    # What exists now (modules, the app and its routes) lives as long as the
+    # process: moved out of the collector's generations, it no longer makes
+    # every full collection walk it, which stalled all requests in flight.
+    gc.collect()
+    gc.freeze()
     log.info("app.started", environment=settings.environment, version=__version__)
     try:
         yield
@@ -230,5 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lease_invitations)
     app.include_router(ledger_router)
     app.include_router(entries_router)
+    app.include_router(statements_router)
+    app.include_router(reports_router)
     app.include_router(invitations_router)
     return app

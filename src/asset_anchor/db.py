@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy import BindParameter, Uuid, bindparam
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -210,3 +213,13 @@ async def flush_or_conflict(
         if known is None:
             raise
         raise known() from error
+
+
+def uuid_array(ids: Iterable[uuid.UUID]) -> BindParameter[Any]:
+    """Many ids as one array parameter, for ``column == any_(uuid_array(ids))``.
+
+    An ``IN`` list binds one parameter per id; one array keeps the statement
+    (and its cached plan) the same whatever the page size.
+    """
+    array: Any = ARRAY(Uuid())
+    return bindparam(None, list(ids), type_=array, unique=True)

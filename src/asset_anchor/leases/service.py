@@ -17,11 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import any_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from asset_anchor.audit import service as audit
+from asset_anchor.db import uuid_array
 from asset_anchor.kit.pagination import Order, SortColumn, Sorting, contains, cut_page
 from asset_anchor.kit.pagination import paginate as keyset
 from asset_anchor.kit.time import utc_now
@@ -200,7 +201,7 @@ async def _tenants_of(
         return found
     rows = await session.execute(
         owned_columns(scope, LeaseTenant, LeaseTenant.lease_id, *columns)
-        .where(LeaseTenant.lease_id.in_(lease_ids))
+        .where(LeaseTenant.lease_id == any_(uuid_array(lease_ids)))
         .order_by(LeaseTenant.created_at, LeaseTenant.full_name, LeaseTenant.id)
     )
     for row in rows:

@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import any_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts.auth import Principal
+from asset_anchor.db import uuid_array
 from asset_anchor.kit.pagination import SortColumn, Sorting, cut_page
 from asset_anchor.kit.pagination import paginate as keyset
 from asset_anchor.kit.time import utc_now
@@ -93,7 +94,7 @@ async def _co_tenants(
     rows = await session.execute(
         select(LeaseTenant.lease_id, LeaseTenant.full_name)
         .where(
-            LeaseTenant.lease_id.in_(lease_ids),
+            LeaseTenant.lease_id == any_(uuid_array(lease_ids)),
             or_(LeaseTenant.user_id.is_(None), LeaseTenant.user_id != caller.user_id),
         )
         .order_by(LeaseTenant.created_at, LeaseTenant.full_name, LeaseTenant.id)
