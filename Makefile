@@ -64,6 +64,7 @@ bench: $(STAMP) ## run the benchmarks behind docs/PERFORMANCE.md
 	$(BIN)/python benchmarks/health.py
 	PYTHONPATH=. $(BIN)/python benchmarks/jobs.py
 	PYTHONPATH=. $(BIN)/python benchmarks/auth.py
+	PYTHONPATH=. $(BIN)/python benchmarks/rent.py
 	PYTHONPATH=. $(BIN)/python benchmarks/portfolio.py
 
 clean: ## remove installed tools and local data

@@ -99,6 +99,10 @@ class TestWorkerSettings:
         assert options["job_deserializer"] is deserialize
         assert options["queue_name"].startswith(worker_config.redis_key_prefix)
         assert sorted(job.name for job in options["cron_jobs"]) == [
+            "cron.billing.charge_late_fees",
+            "cron.billing.generate_rent",
+            "cron.billing.send_rent_reminders",
+            "cron.billing.send_statements",
             "cron.maintenance.prune_idempotency_keys",
             "cron.outbox.prune",
             "cron.outbox.sweep",

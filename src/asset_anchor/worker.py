@@ -21,6 +21,7 @@ from arq.cron import cron
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
+from asset_anchor.billing.tasks import cron_jobs as billing_cron_jobs
 from asset_anchor.db import create_engine, create_sessionmaker
 from asset_anchor.idempotency.tasks import prune_idempotency_keys
 from asset_anchor.jobs import catalog
@@ -118,6 +119,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                 unique=True,
                 timeout=settings.worker_job_timeout_seconds,
             ),
+            *billing_cron_jobs(settings),
         ],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.arq_queue_name,

@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Final, Literal
 
 import httpx
@@ -39,7 +40,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.app import create_app
-from asset_anchor.models import AuthSession, Email, User
+from asset_anchor.models import AuthSession, Email, LedgerEntry, User
 from asset_anchor.settings import Settings
 from tests.accounts.conftest import PASSWORD
 from tests.conftest import email_secrets
@@ -91,6 +92,10 @@ class World:
     manager_invitation_id: str
     manager_invitation_token: str
     owner_session_id: str
+    past_lease_id: str
+    charge_id: str
+    payment_id: str
+    late_fee_id: str
     organization_ids: list[uuid.UUID]
     user_ids: list[uuid.UUID]
     revealing: frozenset[str] = field(default_factory=frozenset)
@@ -130,6 +135,38 @@ async def invite(
         headers=owner.headers,
     )
     return ok(answer, 201)  # type: ignore[no-any-return]
+
+
+async def money(
+    api: httpx.AsyncClient,
+    owner: Account,
+    lease_id: str,
+    rest: str,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    answer = await api.post(
+        f"{API}/leases/{lease_id}{rest}", json=body, headers=owner.headers
+    )
+    return ok(answer, 201)  # type: ignore[no-any-return]
+
+
+async def late_fee_of(db: AsyncSession, owner: Account, lease_id: str) -> str:
+    """A late fee as the schedule writes one: no route makes them by hand."""
+    fee = LedgerEntry(
+        id=uuid.uuid4(),
+        organization_id=owner.organization_id,
+        lease_id=uuid.UUID(lease_id),
+        entry_type="charge",
+        category="late_fee",
+        amount=2_500,
+        currency="USD",
+        effective_on=date(2026, 1, 7),
+        fee_key="once",
+        description="Late fee",
+    )
+    db.add(fee)
+    await db.flush()
+    return str(fee.id)
 
 
 async def build_world(
@@ -186,6 +223,42 @@ async def build_world(
         start_date="2027-01-01",
         end_date="2027-12-31",
     )
+    charged = await money(
+        api,
+        owner,
+        lease["id"],
+        "/charges",
+        {"amount": 5_000, "due_on": "2026-01-01", "description": "Replacement fob"},
+    )
+    paid = await money(
+        api, owner, lease["id"], "/payments", {"amount": 5_000, "method": "check"}
+    )
+    fee = await late_fee_of(db, owner, lease["id"])
+    moved_out_unit = await create_unit(api, owner, main["id"], label="Garden Flat 1D")
+    past = await active_lease(
+        api,
+        owner,
+        moved_out_unit["id"],
+        tenants=[{"full_name": "Morgan Former"}],
+        start_date="2025-01-01",
+        end_date="2025-12-31",
+    )
+    await money(
+        api,
+        owner,
+        past["id"],
+        "/charges",
+        {
+            "amount": 80_000,
+            "due_on": "2025-01-01",
+            "category": "deposit",
+            "description": "Security deposit",
+        },
+    )
+    await money(
+        api, owner, past["id"], "/payments", {"amount": 80_000, "method": "check"}
+    )
+    ok(await api.post(f"{API}/leases/{past['id']}/end", json={}, headers=owner.headers))
     sam, quinn = address("sam"), address("quinn")
     tenant_invitation = await invite(
         api, owner, f"/leases/{lease['id']}", sam, "Sam Newcomer"
@@ -205,7 +278,7 @@ async def build_world(
     )
     leases = [
         ok(await api.get(f"{API}/leases/{one}", headers=owner.headers))
-        for one in (lease["id"], draft["id"])
+        for one in (lease["id"], draft["id"], past["id"])
     ]
     staff = (owner, manager, colleague)
 
@@ -231,6 +304,10 @@ async def build_world(
         manager_invitation_id=manager_invitation["id"],
         manager_invitation_token=email_secrets(invitation_email)["token"],
         owner_session_id=str(owner_session_id),
+        past_lease_id=past["id"],
+        charge_id=charged["id"],
+        payment_id=paid["id"],
+        late_fee_id=fee,
         organization_ids=[owner.organization_id, outsider.organization_id],
         user_ids=[
             account.user_id for account in (*staff, outsider, stranger, tenant, admin)
@@ -250,6 +327,12 @@ async def build_world(
                 *(person["id"] for one in leases for person in one["tenants"]),
                 *(person["full_name"] for one in leases for person in one["tenants"]),
                 "Internal: pays late",
+                charged["id"],
+                paid["id"],
+                fee,
+                "Replacement fob",
+                moved_out_unit["id"],
+                moved_out_unit["label"],
                 tenant_invitation["id"],
                 manager_invitation["id"],
                 sam,
@@ -310,12 +393,35 @@ def _manager_invitation(w: World) -> dict[str, str]:
     return {"invitation_id": w.manager_invitation_id}
 
 
+def _past_lease(w: World) -> dict[str, str]:
+    return {"lease_id": w.past_lease_id}
+
+
+def _charge(w: World) -> dict[str, str]:
+    return {"entry_id": w.charge_id}
+
+
+def _payment(w: World) -> dict[str, str]:
+    return {"entry_id": w.payment_id}
+
+
+def _late_fee(w: World) -> dict[str, str]:
+    return {"entry_id": w.late_fee_id}
+
+
 def _owner_as_user(w: World) -> dict[str, str]:
     return {"user_id": str(w.owner.user_id)}
 
 
 def _static(body: dict[str, Any]) -> BodyOf:
     return lambda _: body
+
+
+CHARGE = {"amount": 1_200, "due_on": "2026-02-01", "description": "Lockout call"}
+CREDIT = {"amount": 1_000, "description": "Goodwill"}
+PAYMENT = {"amount": 3_000, "method": "cash"}
+REFUND = {"amount": 1_000, "method": "cash", "reason": "Paid twice"}
+REASON = {"reason": "Entered by mistake"}
 
 
 # Every (method, path) with an id under /api/v1, with how to call it. A
@@ -467,8 +573,38 @@ ROUTES_WITH_AN_ID: dict[Route, tuple[Case, ...]] = {
         Case("staff", _tenant_invitation, label="a tenant invitation"),
         Case("owner_only", _manager_invitation, label="a manager invitation"),
     ),
+    # the ledger
+    ("GET", "/api/v1/leases/{lease_id}/balance"): (Case("staff", _lease),),
+    ("GET", "/api/v1/leases/{lease_id}/entries"): (Case("staff", _lease),),
+    ("GET", "/api/v1/leases/{lease_id}/statement"): (Case("staff", _lease),),
+    ("GET", "/api/v1/leases/{lease_id}/deposit"): (Case("staff", _lease),),
+    ("POST", "/api/v1/leases/{lease_id}/charges"): (
+        Case("staff", _lease, _static(CHARGE), success=201),
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/credits"): (
+        Case("staff", _lease, _static(CREDIT), success=201),
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/payments"): (
+        Case("staff", _lease, _static(PAYMENT), success=201),
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/deposit/disposition"): (
+        Case("staff", _past_lease, _static({}), label="the ended lease"),
+    ),
+    ("GET", "/api/v1/entries/{entry_id}"): (Case("staff", _charge),),
+    ("POST", "/api/v1/entries/{entry_id}/reverse"): (
+        Case("staff", _charge, _static(REASON), success=201),
+    ),
+    ("POST", "/api/v1/entries/{entry_id}/waive"): (
+        Case("staff", _late_fee, _static(REASON), success=201),
+    ),
+    ("POST", "/api/v1/entries/{entry_id}/refunds"): (
+        Case("staff", _payment, _static(REFUND), success=201),
+    ),
     # the tenant portal
     ("GET", "/api/v1/me/leases/{lease_id}"): (Case("my_lease", _lease),),
+    ("GET", "/api/v1/me/leases/{lease_id}/balance"): (Case("my_lease", _lease),),
+    ("GET", "/api/v1/me/leases/{lease_id}/entries"): (Case("my_lease", _lease),),
+    ("GET", "/api/v1/me/leases/{lease_id}/statement"): (Case("my_lease", _lease),),
     # accounts: a session of the owner's, and the owner as an admin's target
     ("DELETE", "/api/v1/auth/sessions/{session_id}"): (
         Case(
@@ -618,6 +754,13 @@ SNAPSHOT = text(
       FROM lease_tenants r WHERE r.organization_id = ANY(:orgs)
     UNION ALL SELECT 'invitations', row_to_json(r)::text
       FROM invitations r WHERE r.organization_id = ANY(:orgs)
+    UNION ALL SELECT 'ledger_entries', row_to_json(r)::text
+      FROM ledger_entries r WHERE r.organization_id = ANY(:orgs)
+    UNION ALL SELECT 'allocations', row_to_json(r)::text
+      FROM allocations r WHERE r.organization_id = ANY(:orgs)
+    UNION ALL SELECT 'billing_notices', row_to_json(r)::text
+      FROM billing_notices r WHERE r.organization_id = ANY(:orgs)
+    UNION ALL SELECT 'idempotency_keys count', count(*)::text FROM idempotency_keys
     UNION ALL SELECT 'audit_events', row_to_json(r)::text
       FROM audit_events r WHERE r.organization_id = ANY(:orgs)
     UNION ALL SELECT 'audit_events count', count(*)::text
@@ -870,7 +1013,14 @@ PROTECTED_FIELDS = (
     "user_id",
     "created_by_id",
 )
-BODY_DOMAINS = ("organizations", "properties", "units", "leases", "invitations")
+BODY_DOMAINS = (
+    "organizations",
+    "properties",
+    "units",
+    "leases",
+    "invitations",
+    "entries",
+)
 
 
 def routes_with_a_body(app: FastAPI) -> dict[Route, type[BaseModel]]:
@@ -936,6 +1086,27 @@ WITH_A_BODY: dict[Route, Write] = {
     ),
     ("POST", "/api/v1/leases/{lease_id}/invitations"): Write(
         lambda _: {"email": address("pat")}, _lease, success=201
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/charges"): Write(
+        _static(CHARGE), _lease, success=201
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/credits"): Write(
+        _static(CREDIT), _lease, success=201
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/payments"): Write(
+        _static(PAYMENT), _lease, success=201
+    ),
+    ("POST", "/api/v1/leases/{lease_id}/deposit/disposition"): Write(
+        _static({}), _past_lease
+    ),
+    ("POST", "/api/v1/entries/{entry_id}/reverse"): Write(
+        _static(REASON), _charge, success=201
+    ),
+    ("POST", "/api/v1/entries/{entry_id}/waive"): Write(
+        _static(REASON), _late_fee, success=201
+    ),
+    ("POST", "/api/v1/entries/{entry_id}/refunds"): Write(
+        _static(REFUND), _payment, success=201
     ),
     ("POST", "/api/v1/invitations/preview"): Write(
         lambda w: {"token": w.manager_invitation_token}, anonymous=True

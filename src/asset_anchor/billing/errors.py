@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asset_anchor.errors import Conflict, NotFound
+from asset_anchor.errors import BadRequest, Conflict, NotFound
 
 
 class EntryNotFound(NotFound):
@@ -53,3 +53,13 @@ class DeductionsExceedDeposit(Conflict):
 class LeaseStillActive(Conflict):
     code = "lease_still_active"
     title = "The deposit is disposed of at move-out: end the lease first"
+
+
+class StatementPeriodInvalid(BadRequest):
+    code = "statement_period_invalid"
+    title = "The statement's `from` date is after its `to` date"
+
+
+class ReportTooLarge(BadRequest):
+    code = "report_too_large"
+    title = "The report has too many rows; filter it by property"

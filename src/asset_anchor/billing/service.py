@@ -222,6 +222,12 @@ async def reverse(
         reverses_id=entry.id,
         reason=reason,
         description=entry.description,
+        # The void of a rent charge names its period too, as every rent
+        # charge row must; the unique key counts originals only, so it does
+        # not clash with the charge it voids, which keeps the period taken.
+        period_start=entry.period_start,
+        period_end=entry.period_end,
+        rent_period=entry.rent_period,
     )
     session.add(reversal)
     await flush_or_conflict(session, _REVERSED)

@@ -7,10 +7,12 @@ notes and internal ids of other people stay out.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from asset_anchor.billing.report_schemas import NextDueOut
+from asset_anchor.billing.schemas import BalanceOut, EntryType
 from asset_anchor.leases.schemas import LateFee, LeaseStatus
 from asset_anchor.properties.schemas import Address, AreaUnit, Bathrooms
 
@@ -73,3 +75,43 @@ class MyLease(BaseModel):
     co_tenants: list[CoTenant] = Field(
         description="The other people on the lease, by name."
     )
+
+
+class MyBalance(BalanceOut):
+    """What the caller owes on the lease, and the rent to pay next."""
+
+    next_due: NextDueOut | None = Field(
+        description="Null when no rent is open and none is to come."
+    )
+
+
+class MyEntry(BaseModel):
+    """A ledger entry as a tenant sees it: who on the staff wrote it is not
+    shown."""
+
+    id: uuid.UUID
+    lease_id: uuid.UUID
+    entry_type: EntryType
+    category: str
+    amount: int = Field(description="Positive, in the currency's minor unit.")
+    currency: str
+    balance_effect: int = Field(
+        description="What the entry does to the balance: + owed, - paid."
+    )
+    effective_on: date
+    period_start: date | None
+    period_end: date | None
+    source_entry_id: uuid.UUID | None
+    reverses_id: uuid.UUID | None
+    reversed_by_id: uuid.UUID | None
+    method: str | None
+    reference: str | None
+    description: str | None
+    reason: str | None
+    open_amount: int | None = Field(
+        description="A charge's part still unpaid; null for other entries."
+    )
+    unapplied_amount: int | None = Field(
+        description="A payment's or credit's part not yet applied to a charge."
+    )
+    created_at: datetime
