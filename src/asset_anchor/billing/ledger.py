@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, Uuid, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -62,23 +62,23 @@ async def balance(session: AsyncSession, lease_id: uuid.UUID) -> int:
     return int(total or 0)
 
 
-def _allocated_to_charges(lease_id: uuid.UUID) -> Any:
-    return (
+# The two questions allocation asks, built once: the lease is a parameter,
+# so each call only binds it (building them anew cost more than running them).
+_LEASE = bindparam("lease_id", type_=Uuid())
+
+
+def _open_charges_statement() -> Any:
+    allocated = (
         select(
             Allocation.charge_id.label("entry_id"),
             func.sum(Allocation.amount).label("allocated"),
         )
-        .where(Allocation.lease_id == lease_id)
+        .where(Allocation.lease_id == _LEASE)
         .group_by(Allocation.charge_id)
         .subquery()
     )
-
-
-async def open_charges(session: AsyncSession, lease_id: uuid.UUID) -> list[OpenCharge]:
-    """The lease's charges that still owe something, oldest due first."""
-    allocated = _allocated_to_charges(lease_id)
     remaining = LedgerEntry.amount - func.coalesce(allocated.c.allocated, 0)
-    rows = await session.execute(
+    return (
         select(
             LedgerEntry.id,
             remaining.label("open"),
@@ -87,27 +87,22 @@ async def open_charges(session: AsyncSession, lease_id: uuid.UUID) -> list[OpenC
         )
         .outerjoin(allocated, allocated.c.entry_id == LedgerEntry.id)
         .where(
-            LedgerEntry.lease_id == lease_id,
+            LedgerEntry.lease_id == _LEASE,
             LedgerEntry.entry_type == "charge",
             not_reversed(),
             remaining > 0,
         )
         .order_by(LedgerEntry.effective_on, LedgerEntry.created_at, LedgerEntry.id)
     )
-    return [
-        OpenCharge(row.id, int(row.open), row.effective_on, row.category)
-        for row in rows
-    ]
 
 
-async def available_funds(session: AsyncSession, lease_id: uuid.UUID) -> list[Fund]:
-    """The lease's payments and credits with money left to apply, oldest first."""
+def _available_funds_statement() -> Any:
     allocated = (
         select(
             Allocation.funding_id.label("entry_id"),
             func.sum(Allocation.amount).label("allocated"),
         )
-        .where(Allocation.lease_id == lease_id)
+        .where(Allocation.lease_id == _LEASE)
         .group_by(Allocation.funding_id)
         .subquery()
     )
@@ -118,7 +113,7 @@ async def available_funds(session: AsyncSession, lease_id: uuid.UUID) -> list[Fu
             func.sum(refund.amount).label("refunded"),
         )
         .where(
-            refund.lease_id == lease_id,
+            refund.lease_id == _LEASE,
             refund.entry_type == "refund",
             not_reversed(refund),
         )
@@ -130,7 +125,7 @@ async def available_funds(session: AsyncSession, lease_id: uuid.UUID) -> list[Fu
         - func.coalesce(allocated.c.allocated, 0)
         - func.coalesce(refunded.c.refunded, 0)
     )
-    rows = await session.execute(
+    return (
         select(
             LedgerEntry.id,
             left.label("available"),
@@ -140,13 +135,31 @@ async def available_funds(session: AsyncSession, lease_id: uuid.UUID) -> list[Fu
         .outerjoin(allocated, allocated.c.entry_id == LedgerEntry.id)
         .outerjoin(refunded, refunded.c.entry_id == LedgerEntry.id)
         .where(
-            LedgerEntry.lease_id == lease_id,
+            LedgerEntry.lease_id == _LEASE,
             LedgerEntry.entry_type.in_(FUNDING_TYPES),
             not_reversed(),
             left > 0,
         )
         .order_by(LedgerEntry.effective_on, LedgerEntry.created_at, LedgerEntry.id)
     )
+
+
+_OPEN_CHARGES = _open_charges_statement()
+_AVAILABLE_FUNDS = _available_funds_statement()
+
+
+async def open_charges(session: AsyncSession, lease_id: uuid.UUID) -> list[OpenCharge]:
+    """The lease's charges that still owe something, oldest due first."""
+    rows = await session.execute(_OPEN_CHARGES, {"lease_id": lease_id})
+    return [
+        OpenCharge(row.id, int(row.open), row.effective_on, row.category)
+        for row in rows
+    ]
+
+
+async def available_funds(session: AsyncSession, lease_id: uuid.UUID) -> list[Fund]:
+    """The lease's payments and credits with money left to apply, oldest first."""
+    rows = await session.execute(_AVAILABLE_FUNDS, {"lease_id": lease_id})
     return [
         Fund(row.id, int(row.available), row.source_entry_id, row.category)
         for row in rows
