@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -47,6 +48,8 @@ from asset_anchor.logging import (
 )
 from asset_anchor.middleware import CorsMiddleware, RequestContextMiddleware
 from asset_anchor.organizations.endpoints import router as organizations_router
+from asset_anchor.payments.endpoints import router as payments_router
+from asset_anchor.payments.endpoints import webhooks_router
 from asset_anchor.properties.endpoints import properties_router, units_router
 from asset_anchor.proxy import ForwardedHeadersMiddleware
 from asset_anchor.settings import Settings, get_settings
@@ -83,6 +86,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.redis = redis
     app.state.queue = queue_on(redis, settings)
     app.state.health = HealthMonitor(settings)
+    # Calls to the outside world a request cannot wait for (Stripe), sharing
+    # connections; each call sets its own timeout.
+    app.state.http = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10)
+    )
     app.state.rate_limiter = RateLimiter(
         redis,
         prefix=settings.redis_key_prefix,
@@ -97,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.http.aclose()
         await redis.aclose()
         await engine.dispose()
         log.info("app.stopped")
@@ -237,6 +246,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(lease_invitations)
     app.include_router(ledger_router)
     app.include_router(entries_router)
+    app.include_router(payments_router)
+    app.include_router(webhooks_router)
     app.include_router(statements_router)
     app.include_router(reports_router)
     app.include_router(invitations_router)

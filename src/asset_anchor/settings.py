@@ -155,6 +155,12 @@ class Settings(BaseSettings):
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    stripe_connect_webhook_secret: SecretStr | None = None
+    stripe_api_url: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    stripe_connect_country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    stripe_refund_application_fee: bool = True
+    stripe_reconcile_interval_minutes: int = Field(default=15, ge=5, le=60)
 
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -228,6 +234,18 @@ class Settings(BaseSettings):
     @property
     def arq_queue_name(self) -> str:
         return f"{self.redis_key_prefix}queue"
+
+    def stripe_webhook_secrets(self) -> list[str]:
+        """The secrets a webhook may be signed with: the platform endpoint's
+        and the Connect endpoint's."""
+        return [
+            secret.get_secret_value()
+            for secret in (
+                self.stripe_webhook_secret,
+                self.stripe_connect_webhook_secret,
+            )
+            if secret is not None
+        ]
 
     def require_database_url(self) -> str:
         if self.database_url is None:

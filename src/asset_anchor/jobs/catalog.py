@@ -9,6 +9,7 @@ from asset_anchor.jobs.registry import JobSpec, get_job, registered_jobs
 _TASK_MODULES: tuple[str, ...] = (
     "asset_anchor.email.tasks",
     "asset_anchor.accounts.tasks",
+    "asset_anchor.payments.tasks",
 )
 
 

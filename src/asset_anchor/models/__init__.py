@@ -18,6 +18,12 @@ from asset_anchor.models.invitations import Invitation
 from asset_anchor.models.ledger import Allocation, BillingNotice, LedgerEntry
 from asset_anchor.models.organizations import Organization, OrganizationMembership
 from asset_anchor.models.outbox import OutboxJob
+from asset_anchor.models.payments import (
+    OnlinePayment,
+    StripeCheckpoint,
+    StripeEvent,
+    StripeRefund,
+)
 from asset_anchor.models.portfolio import Lease, LeaseTenant, Property, Unit
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "LeaseTenant",
     "LedgerEntry",
     "MfaRecoveryCode",
+    "OnlinePayment",
     "Organization",
     "OrganizationMembership",
     "OutboxJob",
@@ -41,6 +48,9 @@ __all__ = [
     "Property",
     "RefreshToken",
     "SecurityEvent",
+    "StripeCheckpoint",
+    "StripeEvent",
+    "StripeRefund",
     "Unit",
     "User",
     "UserMfa",

@@ -30,7 +30,14 @@ from asset_anchor.models.base import Base, OrganizationOwned
 ENTRY_TYPES = ("charge", "credit", "payment", "refund")
 CHARGE_CATEGORIES = ("rent", "late_fee", "deposit", "deposit_deduction", "other")
 CREDIT_CATEGORIES = ("concession", "waiver", "deposit_release", "other")
-PAYMENT_METHODS = ("cash", "check", "bank_transfer", "card", "us_bank_account", "other")
+PAYMENT_METHODS = (
+    "cash",
+    "check",
+    "bank_transfer",
+    "card",
+    "us_bank_account",
+    "other",
+)
 
 _EFFECT = (
     "CASE WHEN entry_type IN ('charge', 'refund') THEN amount ELSE -amount END"
@@ -115,6 +122,12 @@ class LedgerEntry(OrganizationOwned, Base):
             postgresql_where=text("reverses_id IS NOT NULL"),
         ),
         Index(
+            "uq_ledger_entries_external_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+        Index(
             "ix_ledger_entries_source_entry_id",
             "source_entry_id",
             postgresql_where=text("source_entry_id IS NOT NULL"),
@@ -151,6 +164,9 @@ class LedgerEntry(OrganizationOwned, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    # What Stripe calls the money this row records (a PaymentIntent, a refund,
+    # a dispute): unique, so an event handled twice writes one row.
+    external_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class Allocation(OrganizationOwned, Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import (
@@ -38,6 +39,15 @@ class Organization(UUIDPrimaryKey, Timestamps, Base):
             "rent_reminder_days_before BETWEEN 0 AND 30",
             name="rent_reminder_days_before",
         ),
+        CheckConstraint(
+            "platform_fee_bps BETWEEN 0 AND 10000", name="platform_fee_bps"
+        ),
+        Index(
+            "uq_organizations_stripe_account_id",
+            "stripe_account_id",
+            unique=True,
+            postgresql_where=text("stripe_account_id IS NOT NULL"),
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -55,6 +65,18 @@ class Organization(UUIDPrimaryKey, Timestamps, Base):
     )
     rent_reminder_days_before: Mapped[int] = mapped_column(
         SmallInteger, server_default=text("3")
+    )
+    # Online payments: the organization's Stripe Connect account and what
+    # Stripe last said of it (``stripe_account_seen_at``: the time of that
+    # word, so that an older event never overwrites a newer state).
+    stripe_account_id: Mapped[str | None] = mapped_column(String(64))
+    stripe_charges_enabled: Mapped[bool] = mapped_column(server_default=text("false"))
+    stripe_payouts_enabled: Mapped[bool] = mapped_column(server_default=text("false"))
+    stripe_details_submitted: Mapped[bool] = mapped_column(server_default=text("false"))
+    stripe_account_seen_at: Mapped[datetime | None]
+    stripe_disconnected_at: Mapped[datetime | None]
+    platform_fee_bps: Mapped[int] = mapped_column(
+        SmallInteger, server_default=text("0")
     )
 
 

@@ -1,0 +1,347 @@
+"""A tenant's online payment: from the request to Stripe to the ledger.
+
+The request makes our payment row and, at once (the tenant needs its client
+secret to pay), Stripe's PaymentIntent: a destination charge to the
+organization's connected account, less the platform's fee. The payment's id
+comes from the caller's ``Idempotency-Key``, and Stripe's idempotency key from
+the payment's id, so a retried request, even one whose first try died after
+Stripe answered, finds the same PaymentIntent instead of making a second.
+
+From then on only Stripe's word counts: ``apply_payment_intent`` takes the
+PaymentIntent as Stripe has it now (refetched, never the event's old copy)
+and brings our row and the ledger to match, whatever order the events came
+in: the ledger gets its payment when it succeeded, and loses it again when a
+bank debit that had succeeded fails after all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from asset_anchor.accounts.auth import Principal
+from asset_anchor.billing import ledger, notices, provider
+from asset_anchor.billing.schedule import percent_of
+from asset_anchor.email.service import queue_email
+from asset_anchor.idempotency.service import IdempotencyKeyReused
+from asset_anchor.integrations.stripe import StripeClient, StripeError
+from asset_anchor.kit.money import format_amount
+from asset_anchor.kit.time import utc_now
+from asset_anchor.leases.errors import LeaseNotFound
+from asset_anchor.leases.terms import local_today
+from asset_anchor.logging import get_logger
+from asset_anchor.models import (
+    Lease,
+    LedgerEntry,
+    OnlinePayment,
+    Organization,
+    OrganizationMembership,
+    Property,
+    User,
+)
+from asset_anchor.payments.access import as_app_error
+from asset_anchor.payments.errors import (
+    AmountExceedsBalance,
+    AmountTooSmall,
+    NothingOwed,
+    OrganizationNotConnected,
+)
+from asset_anchor.payments.schemas import OnlinePaymentIn
+from asset_anchor.tenants.scope import tenant_leases
+
+log = get_logger(__name__)
+
+# Stripe's smallest charge is about half a US dollar; 50 minor units is that
+# in the two-decimal currencies we settle in, and 50 yen is Stripe's own floor.
+MINIMUM_AMOUNT = 50
+_PAYMENT_IDS = uuid.UUID("6b1f3c8e-4d5a-4e0b-9a77-2f1d0c6e8b41")
+_STATUSES = {
+    "requires_payment_method": "pending",
+    "requires_confirmation": "pending",
+    "requires_action": "pending",
+    "requires_capture": "processing",
+    "processing": "processing",
+    "succeeded": "succeeded",
+    "canceled": "canceled",
+}
+
+
+@dataclass(frozen=True)
+class Started:
+    payment: OnlinePayment
+    client_secret: str
+
+
+def payment_id_for(
+    caller: Principal, lease_id: uuid.UUID, key: str | None
+) -> uuid.UUID:
+    """The payment's id: the same for every retry with one Idempotency-Key."""
+    if key is None:
+        return uuid.uuid4()
+    return uuid.uuid5(_PAYMENT_IDS, f"{caller.user_id}:{lease_id}:{key}")
+
+
+async def _tenants_lease(
+    session: AsyncSession, caller: Principal, lease_id: uuid.UUID
+) -> Lease:
+    lease: Lease | None = await session.scalar(
+        select(Lease)
+        .where(Lease.id.in_(tenant_leases(caller, Lease.id)), Lease.id == lease_id)
+        .with_for_update()
+    )
+    if lease is None:
+        raise LeaseNotFound
+    return lease
+
+
+async def start_payment(
+    session: AsyncSession,
+    stripe: StripeClient,
+    caller: Principal,
+    lease_id: uuid.UUID,
+    body: OnlinePaymentIn,
+    *,
+    idempotency_key: str | None,
+) -> Started:
+    """Pay what the lease owes, or part of it, by card or bank debit."""
+    lease = await _tenants_lease(session, caller, lease_id)
+    payment_id = payment_id_for(caller, lease.id, idempotency_key)
+    existing = await session.get(OnlinePayment, payment_id, with_for_update=True)
+    if existing is not None:
+        return await _again(stripe, existing, body)
+
+    organization = await session.get(Organization, lease.organization_id)
+    assert organization is not None
+    if not organization.stripe_account_id or not organization.stripe_charges_enabled:
+        raise OrganizationNotConnected(
+            "Pay your landlord another way for now; they will be told."
+        )
+    if body.amount < MINIMUM_AMOUNT:
+        raise AmountTooSmall(minimum_amount=MINIMUM_AMOUNT)
+    owed = await ledger.balance(session, lease.id)
+    if owed <= 0:
+        raise NothingOwed
+    if body.amount > owed:
+        raise AmountExceedsBalance(balance_amount=owed)
+
+    fee = percent_of(body.amount, organization.platform_fee_bps)
+    inserted = await session.scalar(
+        insert(OnlinePayment)
+        .values(
+            id=payment_id,
+            organization_id=lease.organization_id,
+            lease_id=lease.id,
+            payer_id=caller.user_id,
+            amount=body.amount,
+            currency=lease.currency,
+            method=body.method,
+            status="pending",
+            application_fee_amount=fee,
+        )
+        .on_conflict_do_nothing(index_elements=[OnlinePayment.id])
+        .returning(OnlinePayment.id)
+    )
+    if inserted is None:
+        # The same key a moment ago, from another request that has committed.
+        raced = await session.get(OnlinePayment, payment_id, with_for_update=True)
+        assert raced is not None
+        return await _again(stripe, raced, body)
+    payment = await session.get(OnlinePayment, payment_id)
+    assert payment is not None
+    try:
+        intent = await stripe.create_payment_intent(
+            payment_id=str(payment.id),
+            amount=payment.amount,
+            currency=payment.currency,
+            method=payment.method,
+            destination=organization.stripe_account_id,
+            application_fee_amount=fee,
+            description=await _describe(session, lease),
+            metadata={
+                "payment_id": str(payment.id),
+                "lease_id": str(lease.id),
+                "organization_id": str(lease.organization_id),
+            },
+        )
+    except StripeError as error:
+        raise as_app_error(error) from error
+    payment.stripe_payment_intent_id = intent["id"]
+    payment.status = _STATUSES.get(intent.get("status", ""), "pending")
+    await session.flush()
+    log.info(
+        "payment.started",
+        payment_id=str(payment.id),
+        payment_intent=intent["id"],
+        method=payment.method,
+    )
+    return Started(payment, intent["client_secret"])
+
+
+async def _again(
+    stripe: StripeClient, payment: OnlinePayment, body: OnlinePaymentIn
+) -> Started:
+    """The answer to a retry: the first request's payment, or a 409."""
+    if (payment.amount, payment.method) != (body.amount, body.method):
+        raise IdempotencyKeyReused
+    assert payment.stripe_payment_intent_id is not None
+    try:
+        intent = await stripe.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    except StripeError as error:
+        raise as_app_error(error) from error
+    return Started(payment, intent["client_secret"])
+
+
+async def _describe(session: AsyncSession, lease: Lease) -> str:
+    name = await session.scalar(
+        select(Property.name).where(Property.id == lease.property_id)
+    )
+    return f"Rent, {name}"[:200]
+
+
+# --- Stripe's word --------------------------------------------------------------
+
+
+def _status_of(intent: dict[str, Any]) -> str:
+    status = str(intent.get("status", ""))
+    if status == "requires_payment_method" and intent.get("last_payment_error"):
+        return "failed"
+    return _STATUSES.get(status, "pending")
+
+
+def _failure_of(intent: dict[str, Any]) -> str | None:
+    error = intent.get("last_payment_error") or {}
+    message = error.get("message") or error.get("code")
+    return str(message)[:500] if message else None
+
+
+async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) -> str:
+    """Bring our payment and the ledger to match a PaymentIntent as Stripe has
+    it now; say what was done. Safe to run any number of times, in any order."""
+    payment = await session.scalar(
+        select(OnlinePayment)
+        .where(OnlinePayment.stripe_payment_intent_id == intent["id"])
+        .with_for_update()
+    )
+    if payment is None:
+        return "unknown payment intent"
+    lease = await provider.locked_lease(session, payment.lease_id)
+    before, after = payment.status, _status_of(intent)
+    timezone = await session.scalar(
+        select(Property.timezone).where(Property.id == lease.property_id)
+    )
+    assert timezone is not None
+    today = local_today(timezone, utc_now())
+
+    outcome = f"{before} -> {after}"
+    if after == "succeeded" and payment.ledger_entry_id is None:
+        entry = await provider.record_payment(
+            session,
+            lease,
+            amount=int(intent.get("amount_received") or payment.amount),
+            method=payment.method,
+            received_on=_received_on(intent, timezone) or today,
+            external_id=intent["id"],
+            description="Paid online",
+        )
+        if entry is None:
+            entry = await provider.entry_by_external_id(session, intent["id"])
+        assert entry is not None
+        payment.ledger_entry_id = entry.id
+        payment.succeeded_at = payment.succeeded_at or utc_now()
+        outcome += ", recorded in the ledger"
+    elif after in ("failed", "canceled") and payment.ledger_entry_id is not None:
+        entry = await session.get(LedgerEntry, payment.ledger_entry_id)
+        assert entry is not None
+        reversal = await provider.reverse(
+            session,
+            lease,
+            entry,
+            on=today,
+            reason=f"The bank payment failed: {_failure_of(intent) or 'returned'}",
+            external_id=f"{intent['id']}:failed",
+        )
+        if reversal is not None:
+            outcome += ", reversed in the ledger"
+    if after == "failed" and before != "failed":
+        payment.failed_at = utc_now()
+        payment.failure_message = _failure_of(intent)
+        if before in ("processing", "succeeded"):
+            await tell_of_failure(session, lease, payment)
+            outcome += ", tenants and staff told"
+    payment.status = after
+    await session.flush()
+    log.info("payment.updated", payment_id=str(payment.id), outcome=outcome)
+    return outcome
+
+
+def _received_on(intent: dict[str, Any], timezone: str) -> Any:
+    """The day the money was taken, at the property: the charge's creation."""
+    charge = intent.get("latest_charge")
+    created = charge.get("created") if isinstance(charge, dict) else None
+    if not isinstance(created, int):
+        return None
+    return local_today(timezone, datetime.fromtimestamp(created, tz=UTC))
+
+
+async def tell_of_failure(
+    session: AsyncSession, lease: Lease, payment: OnlinePayment
+) -> None:
+    """A bank payment that failed after it had been taken: the tenants and the
+    organization's staff hear of it, once."""
+    context = {
+        "amount": format_amount(payment.amount, payment.currency),
+        "reason": payment.failure_message or "The bank returned the payment.",
+        "payment_id": str(payment.id),
+        "lease_id": str(lease.id),
+    }
+    await notices.send_to_tenants(
+        session,
+        lease,
+        kind="payment_failed",
+        occasion=f"payment-failed:{payment.id}",
+        context=context,
+    )
+    place = await notices.place_of(session, lease)
+    staff = await session.execute(
+        select(User.email, User.full_name)
+        .join(OrganizationMembership, OrganizationMembership.user_id == User.id)
+        .where(OrganizationMembership.organization_id == lease.organization_id)
+    )
+    for email, name in staff:
+        recipient = notices.Recipient(email, name)
+        if await notices.claim(
+            session, lease, recipient, f"payment-failed-staff:{payment.id}"
+        ):
+            queue_email(
+                session,
+                kind="payment_failed_staff",
+                to_address=email,
+                to_name=name,
+                context={**place, **context},
+            )
+
+
+async def my_payments(
+    session: AsyncSession, caller: Principal, lease_id: uuid.UUID
+) -> list[OnlinePayment]:
+    """The caller's own lease's online payments, newest first."""
+    lease = await session.scalar(
+        select(Lease.id).where(
+            Lease.id.in_(tenant_leases(caller, Lease.id)), Lease.id == lease_id
+        )
+    )
+    if lease is None:
+        raise LeaseNotFound
+    rows = await session.scalars(
+        select(OnlinePayment)
+        .where(OnlinePayment.lease_id == lease_id)
+        .order_by(OnlinePayment.created_at.desc(), OnlinePayment.id)
+        .limit(100)
+    )
+    return list(rows)
