@@ -106,6 +106,7 @@ class TestWorkerSettings:
             "cron.maintenance.prune_idempotency_keys",
             "cron.outbox.prune",
             "cron.outbox.sweep",
+            "cron.stripe.reconcile",
         ]
 
 

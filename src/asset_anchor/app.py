@@ -48,8 +48,11 @@ from asset_anchor.logging import (
 )
 from asset_anchor.middleware import CorsMiddleware, RequestContextMiddleware
 from asset_anchor.organizations.endpoints import router as organizations_router
+from asset_anchor.payments.connect_endpoints import admin_router as connect_admin
+from asset_anchor.payments.connect_endpoints import router as connect_router
 from asset_anchor.payments.endpoints import router as payments_router
 from asset_anchor.payments.endpoints import webhooks_router
+from asset_anchor.payments.refund_endpoints import router as refunds_router
 from asset_anchor.properties.endpoints import properties_router, units_router
 from asset_anchor.proxy import ForwardedHeadersMiddleware
 from asset_anchor.settings import Settings, get_settings
@@ -247,6 +250,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(entries_router)
     app.include_router(payments_router)
+    app.include_router(connect_router)
+    app.include_router(connect_admin)
+    app.include_router(refunds_router)
     app.include_router(webhooks_router)
     app.include_router(statements_router)
     app.include_router(reports_router)

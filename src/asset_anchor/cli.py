@@ -10,6 +10,8 @@ asset-anchor send-test-email --to ADDRESS
                               check email delivery end to end
 asset-anchor billing run-rent [--date YYYY-MM-DD]
                               make the rent charges due now (or on that day)
+asset-anchor stripe reconcile [--since YYYY-MM-DD]
+                              repair what Stripe's webhooks missed
 asset-anchor dev              everything on this machine, embedded servers
 """
 
@@ -23,7 +25,7 @@ import signal
 import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -253,6 +255,73 @@ async def _run_rent(settings: Settings, on: date | None) -> int:
     return 0
 
 
+def cmd_stripe(args: argparse.Namespace) -> int:
+    settings = _settings()
+    settings.require_database_url()
+    if not settings.payments_enabled:
+        return _fail("STRIPE_SECRET_KEY is not set; there is nothing to reconcile")
+    since = (
+        datetime.combine(args.since, time(), tzinfo=UTC)
+        if args.since is not None
+        else None
+    )
+    return asyncio.run(_reconcile(settings, since))
+
+
+async def _reconcile(settings: Settings, since: datetime | None) -> int:
+    """The reconciliation cron, now; safe to repeat (each repair is made once)."""
+    import httpx
+    from redis.asyncio import Redis
+
+    from asset_anchor.db import create_engine, create_sessionmaker
+    from asset_anchor.integrations.stripe import StripeError
+    from asset_anchor.jobs.queue import queue_on
+    from asset_anchor.payments.access import stripe_for
+    from asset_anchor.payments.reconcile import reconcile
+
+    engine = create_engine(settings, application_name="asset-anchor-cli")
+    redis = Redis.from_url(
+        settings.require_redis_url(),
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            ctx = {
+                "settings": settings,
+                "sessionmaker": create_sessionmaker(engine),
+                "redis": queue_on(redis, settings),
+            }
+            report = await reconcile(ctx, stripe_for(settings, http), since=since)
+    except StripeError as error:
+        sys.stderr.write(f"asset-anchor: Stripe could not be read: {error}\n")
+        return 1
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    clamped = " (Stripe keeps 30 days of events)" if report.clamped else ""
+    lines = [
+        f"asset-anchor: compared Stripe's {report.events_seen} event(s) since"
+        f" {report.since:%Y-%m-%d %H:%M}Z{clamped},"
+        f" {report.payments_checked} open payment(s) and"
+        f" {report.accounts_checked} account(s) awaiting Stripe.",
+        f"{len(report.events_stored)} missed event(s) stored and queued:",
+        *(f"  {event_id}  {kind}" for event_id, kind in report.events_stored),
+        f"{len(report.payments_repaired)} payment(s) brought up to date:",
+        *(
+            f"  {payment_id}  {outcome}"
+            for payment_id, outcome in report.payments_repaired
+        ),
+        f"{len(report.accounts_repaired)} account(s) brought up to date:",
+        *(
+            f"  {organization_id}  {outcome}"
+            for organization_id, outcome in report.accounts_repaired
+        ),
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from asset_anchor.kit.email_address import is_plain_address
 
@@ -475,6 +544,23 @@ def build_parser() -> argparse.ArgumentParser:
         " property's own date now)",
     )
     billing.set_defaults(handler=cmd_billing)
+
+    stripe = commands.add_parser("stripe", help="Stripe maintenance by hand")
+    stripe_commands = stripe.add_subparsers(dest="stripe_command", required=True)
+    reconcile = stripe_commands.add_parser(
+        "reconcile",
+        help="store the events webhooks missed and bring open payments up to"
+        " date (safe to repeat)",
+    )
+    reconcile.add_argument(
+        "--since",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="compare from the start of this day, UTC (default: from where the"
+        " last run reached)",
+    )
+    stripe.set_defaults(handler=cmd_stripe)
 
     dev = commands.add_parser("dev", help="API and worker on embedded servers")
     dev.add_argument("--host", default="127.0.0.1")

@@ -29,6 +29,7 @@ from asset_anchor.jobs.queue import RUN_OUTBOX_JOB, deserialize, serialize
 from asset_anchor.jobs.runner import run_outbox_job
 from asset_anchor.jobs.tasks import prune_outbox, sweep_outbox
 from asset_anchor.logging import get_logger
+from asset_anchor.payments.tasks import cron_jobs as stripe_cron_jobs
 from asset_anchor.settings import Settings
 
 log = get_logger(__name__)
@@ -120,6 +121,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                 timeout=settings.worker_job_timeout_seconds,
             ),
             *billing_cron_jobs(settings),
+            *stripe_cron_jobs(settings),
         ],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.arq_queue_name,

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,10 +34,10 @@ from tests.portfolio.conftest import (
 )
 from tests.support.fake_stripe import (
     API_URL,
-    CONNECT_WEBHOOK_SECRET,
     SECRET_KEY,
     WEBHOOK_SECRET,
     FakeStripe,
+    with_stripe,
 )
 
 RENT = 150_000
@@ -51,14 +50,7 @@ def fake_stripe() -> FakeStripe:
 
 @pytest.fixture
 def stripe_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "stripe_secret_key": SecretStr(SECRET_KEY),
-            "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
-            "stripe_connect_webhook_secret": SecretStr(CONNECT_WEBHOOK_SECRET),
-            "stripe_api_url": API_URL,
-        }
-    )
+    return with_stripe(settings)
 
 
 @pytest.fixture

@@ -18,6 +18,10 @@ after the call as before it.
 Both tables are checked against the routes the app really serves, so a new
 route with an id, or a new create or update body, fails here until it is
 given its row.
+
+The app runs with Stripe's keys set and Stripe faked at the HTTP layer, and
+organization A is connected, so the payment routes answer as they would in
+production rather than "payments not configured".
 """
 
 from __future__ import annotations
@@ -40,10 +44,18 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.app import create_app
-from asset_anchor.models import AuthSession, Email, LedgerEntry, User
+from asset_anchor.models import (
+    AuthSession,
+    Email,
+    LedgerEntry,
+    OnlinePayment,
+    Organization,
+    StripeRefund,
+    User,
+)
 from asset_anchor.settings import Settings
 from tests.accounts.conftest import PASSWORD
-from tests.conftest import email_secrets
+from tests.conftest import app_on, email_secrets
 from tests.leases.factories import active_lease, draft_lease, lease_body, link_tenant
 from tests.portfolio.conftest import (
     PROPERTY,
@@ -54,6 +66,7 @@ from tests.portfolio.conftest import (
     make_tenant,
     ok,
 )
+from tests.support.fake_stripe import FakeStripe, with_stripe
 
 Route = tuple[str, str]
 Kind = Literal["staff", "owner_only", "my_lease", "own_session", "admin"]
@@ -67,6 +80,15 @@ PROBLEM_JSON = "application/problem+json"
 
 
 # --- the world ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[FastAPI]:
+    """The API with Stripe configured and faked (see the module's docstring)."""
+    async with app_on(with_stripe(settings), db) as app:
+        await app.state.http.aclose()
+        app.state.http = FakeStripe().client()
+        yield app
 
 
 @dataclass
@@ -96,6 +118,7 @@ class World:
     charge_id: str
     payment_id: str
     late_fee_id: str
+    refund_id: str
     organization_ids: list[uuid.UUID]
     user_ids: list[uuid.UUID]
     revealing: frozenset[str] = field(default_factory=frozenset)
@@ -169,6 +192,58 @@ async def late_fee_of(db: AsyncSession, owner: Account, lease_id: str) -> str:
     return str(fee.id)
 
 
+async def online_refund_of(
+    db: AsyncSession, owner: Account, lease_id: str
+) -> tuple[str, str]:
+    """Organization A is connected to Stripe, and a card payment of its
+    tenant's (in the ledger as Stripe's word writes one) has a refund asked
+    of Stripe: the payment's entry id and the refund's id."""
+    organization = await db.get(Organization, owner.organization_id)
+    assert organization is not None
+    organization.stripe_account_id = "acct_matrix_landlord"
+    organization.stripe_charges_enabled = True
+    entry = LedgerEntry(
+        id=uuid.uuid4(),
+        organization_id=owner.organization_id,
+        lease_id=uuid.UUID(lease_id),
+        entry_type="payment",
+        category="card",
+        method="card",
+        amount=1_000,
+        currency="USD",
+        effective_on=date(2026, 1, 3),
+        external_id="pi_matrix_paid",
+    )
+    db.add(entry)
+    await db.flush()
+    online = OnlinePayment(
+        id=uuid.uuid4(),
+        organization_id=owner.organization_id,
+        lease_id=uuid.UUID(lease_id),
+        amount=1_000,
+        currency="USD",
+        method="card",
+        status="succeeded",
+        stripe_payment_intent_id="pi_matrix_paid",
+        ledger_entry_id=entry.id,
+    )
+    db.add(online)
+    await db.flush()
+    refund = StripeRefund(
+        id=uuid.uuid4(),
+        organization_id=owner.organization_id,
+        online_payment_id=online.id,
+        amount=500,
+        reason="Paid twice",
+        status="pending",
+        stripe_refund_id="re_matrix_pending",
+        requested_by_id=owner.user_id,
+    )
+    db.add(refund)
+    await db.flush()
+    return str(entry.id), str(refund.id)
+
+
 async def build_world(
     api: httpx.AsyncClient, db: AsyncSession, settings: Settings
 ) -> World:
@@ -234,6 +309,7 @@ async def build_world(
         api, owner, lease["id"], "/payments", {"amount": 5_000, "method": "check"}
     )
     fee = await late_fee_of(db, owner, lease["id"])
+    card_paid, refund_id = await online_refund_of(db, owner, lease["id"])
     moved_out_unit = await create_unit(api, owner, main["id"], label="Garden Flat 1D")
     past = await active_lease(
         api,
@@ -308,6 +384,7 @@ async def build_world(
         charge_id=charged["id"],
         payment_id=paid["id"],
         late_fee_id=fee,
+        refund_id=refund_id,
         organization_ids=[owner.organization_id, outsider.organization_id],
         user_ids=[
             account.user_id for account in (*staff, outsider, stranger, tenant, admin)
@@ -329,6 +406,8 @@ async def build_world(
                 "Internal: pays late",
                 charged["id"],
                 paid["id"],
+                card_paid,
+                refund_id,
                 fee,
                 "Replacement fob",
                 moved_out_unit["id"],
@@ -409,6 +488,10 @@ def _late_fee(w: World) -> dict[str, str]:
     return {"entry_id": w.late_fee_id}
 
 
+def _refund(w: World) -> dict[str, str]:
+    return {"refund_id": w.refund_id}
+
+
 def _owner_as_user(w: World) -> dict[str, str]:
     return {"user_id": str(w.owner.user_id)}
 
@@ -422,6 +505,7 @@ CREDIT = {"amount": 1_000, "description": "Goodwill"}
 PAYMENT = {"amount": 3_000, "method": "cash"}
 REFUND = {"amount": 1_000, "method": "cash", "reason": "Paid twice"}
 REASON = {"reason": "Entered by mistake"}
+ONLINE_PAYMENT = {"amount": 1_000, "method": "card"}
 
 
 # Every (method, path) with an id under /api/v1, with how to call it. A
@@ -605,6 +689,18 @@ ROUTES_WITH_AN_ID: dict[Route, tuple[Case, ...]] = {
     ("GET", "/api/v1/me/leases/{lease_id}/balance"): (Case("my_lease", _lease),),
     ("GET", "/api/v1/me/leases/{lease_id}/entries"): (Case("my_lease", _lease),),
     ("GET", "/api/v1/me/leases/{lease_id}/statement"): (Case("my_lease", _lease),),
+    ("GET", "/api/v1/me/leases/{lease_id}/payments"): (Case("my_lease", _lease),),
+    ("POST", "/api/v1/me/leases/{lease_id}/payments"): (
+        Case("my_lease", _lease, _static(ONLINE_PAYMENT), success=201),
+    ),
+    # online payments, landlord side
+    ("GET", "/api/v1/organizations/{organization_id}/stripe"): (
+        Case("staff", _organization),
+    ),
+    ("POST", "/api/v1/organizations/{organization_id}/stripe/onboarding"): (
+        Case("owner_only", _organization),
+    ),
+    ("GET", "/api/v1/refunds/{refund_id}"): (Case("staff", _refund),),
     # accounts: a session of the owner's, and the owner as an admin's target
     ("DELETE", "/api/v1/auth/sessions/{session_id}"): (
         Case(
@@ -619,6 +715,9 @@ ROUTES_WITH_AN_ID: dict[Route, tuple[Case, ...]] = {
     ),
     ("POST", "/api/v1/admin/users/{user_id}/reactivate"): (
         Case("admin", _owner_as_user),
+    ),
+    ("PATCH", "/api/v1/admin/organizations/{organization_id}"): (
+        Case("admin", _organization, _static({"platform_fee_bps": 150})),
     ),
 }
 
@@ -760,6 +859,10 @@ SNAPSHOT = text(
       FROM allocations r WHERE r.organization_id = ANY(:orgs)
     UNION ALL SELECT 'billing_notices', row_to_json(r)::text
       FROM billing_notices r WHERE r.organization_id = ANY(:orgs)
+    UNION ALL SELECT 'online_payments', row_to_json(r)::text
+      FROM online_payments r WHERE r.organization_id = ANY(:orgs)
+    UNION ALL SELECT 'stripe_refunds', row_to_json(r)::text
+      FROM stripe_refunds r WHERE r.organization_id = ANY(:orgs)
     UNION ALL SELECT 'idempotency_keys count', count(*)::text FROM idempotency_keys
     UNION ALL SELECT 'audit_events', row_to_json(r)::text
       FROM audit_events r WHERE r.organization_id = ANY(:orgs)

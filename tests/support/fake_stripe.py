@@ -19,8 +19,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
+from pydantic import SecretStr
 
 from asset_anchor.integrations.stripe import API_VERSION, sign
+from asset_anchor.settings import Settings
 
 API_URL = "https://stripe.test"
 SECRET_KEY = "sk_test_fake_key_for_tests_only_0000000000"
@@ -28,6 +30,18 @@ WEBHOOK_SECRET = "whsec_platform_secret_for_tests"
 CONNECT_WEBHOOK_SECRET = "whsec_connect_secret_for_tests"
 
 Reply = httpx.Response | Exception
+
+
+def with_stripe(settings: Settings) -> Settings:
+    """The settings with Stripe's keys set and its address the fake's."""
+    return settings.model_copy(
+        update={
+            "stripe_secret_key": SecretStr(SECRET_KEY),
+            "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET),
+            "stripe_connect_webhook_secret": SecretStr(CONNECT_WEBHOOK_SECRET),
+            "stripe_api_url": API_URL,
+        }
+    )
 
 
 def _nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -119,11 +133,14 @@ class FakeStripe:
             ("POST", 1, "account_links"): self._create_account_link,
             ("POST", 1, "payment_intents"): self._create_payment_intent,
             ("POST", 1, "refunds"): self._create_refund,
+            ("POST", 1, "transfers"): self._create_transfer,
         }
         if (method, len(parts), parts[0]) in handlers:
             return httpx.Response(
                 200, json=handlers[(method, len(parts), parts[0])](params)
             )
+        if method == "POST" and len(parts) == 3 and parts[2] == "reversals":
+            return self._reverse_transfer(parts[1], params)
         if method == "GET" and len(parts) == 2:
             found = self.objects.get(parts[1])
             if found is None:
@@ -249,6 +266,49 @@ class FakeStripe:
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
         return refund
 
+    def _create_transfer(self, params: dict[str, Any]) -> dict[str, Any]:
+        transfer = {
+            "id": self.new_id("tr"),
+            "object": "transfer",
+            "amount": int(params["amount"]),
+            "amount_reversed": 0,
+            "currency": params["currency"],
+            "destination": params["destination"],
+            "source_transaction": params.get("source_transaction"),
+            "metadata": params.get("metadata", {}),
+            "created": self.now,
+        }
+        self.objects[transfer["id"]] = transfer
+        return transfer
+
+    def _reverse_transfer(
+        self, transfer_id: str, params: dict[str, Any]
+    ) -> httpx.Response:
+        transfer = self.objects.get(transfer_id)
+        if transfer is None:
+            return self.error(
+                404, "invalid_request_error", "No such transfer.", "resource_missing"
+            )
+        amount = int(params["amount"])
+        if amount > transfer["amount"] - transfer["amount_reversed"]:
+            return self.error(
+                400,
+                "invalid_request_error",
+                "The reversal is more than is left of the transfer.",
+            )
+        transfer["amount_reversed"] += amount
+        reversal = {
+            "id": self.new_id("trr"),
+            "object": "transfer_reversal",
+            "amount": amount,
+            "transfer": transfer_id,
+            "refund_application_fee": params.get("refund_application_fee") == "true",
+            "metadata": params.get("metadata", {}),
+            "created": self.now,
+        }
+        self.objects[reversal["id"]] = reversal
+        return httpx.Response(200, json=reversal)
+
     # --- lives of objects, and their events -------------------------------------
 
     def event(
@@ -291,11 +351,25 @@ class FakeStripe:
             "object": "charge",
             "amount": intent["amount"],
             "amount_refunded": 0,
+            "currency": intent["currency"],
             "refunded": False,
             "payment_intent": intent["id"],
             "disputed": False,
+            "transfer_data": intent.get("transfer_data") or {},
+            "transfer": None,
             "created": self.now,
         }
+        destination = charge["transfer_data"].get("destination")
+        if destination:
+            # A destination charge's money goes to the account as it is made.
+            charge["transfer"] = self._create_transfer(
+                {
+                    "amount": intent["amount"],
+                    "currency": intent["currency"],
+                    "destination": destination,
+                    "source_transaction": charge["id"],
+                }
+            )["id"]
         self.objects[charge["id"]] = charge
         intent["latest_charge"] = charge["id"]
         return charge
@@ -327,6 +401,13 @@ class FakeStripe:
         account = self.objects[account_id]
         account.update(state)
         return self.event("account.updated", account, account=account_id)
+
+    def deauthorize(self, account_id: str) -> dict[str, Any]:
+        """The account's owner disconnects it from the platform."""
+        application = {"id": "ca_fake_platform", "object": "application"}
+        return self.event(
+            "account.application.deauthorized", application, account=account_id
+        )
 
     def dispute(
         self, charge_id: str, *, status: str = "needs_response"

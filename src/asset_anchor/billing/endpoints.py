@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from asset_anchor.accounts.auth import EmailNotVerified, TokenExpiredError
 from asset_anchor.billing import deposits, service
@@ -24,6 +25,7 @@ from asset_anchor.billing.errors import (
     NothingHeld,
     NotReversible,
     NotWaivable,
+    RefundMethodRequired,
     RefundTooLarge,
 )
 from asset_anchor.billing.schemas import (
@@ -45,6 +47,9 @@ from asset_anchor.idempotency import service as idempotency
 from asset_anchor.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from asset_anchor.leases.errors import LeaseNotFound
 from asset_anchor.organizations.scope import StaffLookup, VerifiedStaffLookup
+from asset_anchor.payments import refunds as online_refunds
+from asset_anchor.payments.errors import PaymentsNotConfigured
+from asset_anchor.payments.refund_schemas import RefundRequestOut
 
 leases_router = APIRouter(prefix="/api/v1/leases", tags=["leases"])
 entries_router = APIRouter(prefix="/api/v1/entries", tags=["entries"])
@@ -308,12 +313,24 @@ async def entries_waive(
 @entries_router.post(
     "/{entry_id}/refunds",
     name="refunds_create",
-    summary="Record a refund of a payment",
+    summary="Refund a payment",
     status_code=201,
     response_model=EntryOut,
-    responses=error_responses(
-        *_MONEY, EntryNotFound, NotReversible, RefundTooLarge, *_IDEMPOTENT
-    ),
+    responses={
+        202: {
+            "model": RefundRequestOut,
+            "description": "A payment made online: the refund is asked of Stripe.",
+        },
+        **error_responses(
+            *_MONEY,
+            EntryNotFound,
+            NotReversible,
+            RefundTooLarge,
+            RefundMethodRequired,
+            PaymentsNotConfigured,
+            *_IDEMPOTENT,
+        ),
+    },
 )
 async def entries_refunds_create(
     entry_id: uuid.UUID,
@@ -324,11 +341,24 @@ async def entries_refunds_create(
     settings: SettingsDep,
     idempotency_key: idempotency.IdempotencyKeyHeader = None,
 ) -> Any:
-    """Money given back outside the platform; what it had paid is open again."""
+    """Give back all or part of a payment, with a reason; what the refunded
+    money had paid is open again.
+
+    A payment received offline: the money was given back outside the platform
+    (say how, in `method`); the refund is recorded at once (201, the entry).
+    A payment made online: the refund is asked of Stripe, taken back from the
+    organization's account (and the platform's fee with it), and answered 202
+    with the request; the ledger records it when Stripe confirms, and the
+    tenants get a receipt. Follow it with `GET /api/v1/refunds/{id}`.
+    """
     claim_scope, replay = await _once(
         request, session, settings, scope, idempotency_key, body
     )
     if replay is not None:
         return replay.response()
-    entry = await service.refund(session, scope, entry_id, body)
-    return await _answer(session, claim_scope, idempotency_key, 201, entry)
+    made = await online_refunds.refund_entry(session, scope, settings, entry_id, body)
+    if isinstance(made, EntryOut):
+        return await _answer(session, claim_scope, idempotency_key, 201, made)
+    asked = await online_refunds.refund_out(session, made)
+    await _answer(session, claim_scope, idempotency_key, 202, asked)
+    return JSONResponse(asked.model_dump(mode="json"), status_code=202)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from asset_anchor.errors import BadRequest, Conflict, NotFound
+from asset_anchor.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    RequestValidationFailed,
+)
 
 
 class EntryNotFound(NotFound):
@@ -38,6 +43,11 @@ class NotWaivable(Conflict):
 class RefundTooLarge(Conflict):
     code = "refund_exceeds_payment"
     title = "The refund is more than what is left of the payment"
+
+
+class RefundMethodRequired(RequestValidationFailed):
+    code = "refund_method_required"
+    title = "Say how the money of an offline payment was given back (`method`)"
 
 
 class NothingHeld(Conflict):

@@ -24,6 +24,7 @@ from asset_anchor.models import (
     LeaseTenant,
     LedgerEntry,
     Organization,
+    OrganizationMembership,
     Property,
     Unit,
     User,
@@ -112,6 +113,36 @@ async def send_to_tenants(
                 kind=kind,
                 to_address=recipient.address,
                 to_name=recipient.name,
+                context={**place, **context},
+            )
+            sent += 1
+    return sent
+
+
+async def send_to_staff(
+    session: AsyncSession,
+    lease: Lease,
+    *,
+    kind: str,
+    occasion: str,
+    context: dict[str, Any],
+) -> int:
+    """Queue one email of ``kind`` to each member of the lease's organization
+    not yet sent this occasion's."""
+    sent = 0
+    place = await place_of(session, lease)
+    staff = await session.execute(
+        select(User.email, User.full_name)
+        .join(OrganizationMembership, OrganizationMembership.user_id == User.id)
+        .where(OrganizationMembership.organization_id == lease.organization_id)
+    )
+    for email, name in staff:
+        if await claim(session, lease, Recipient(email, name), occasion):
+            queue_email(
+                session,
+                kind=kind,
+                to_address=email,
+                to_name=name,
                 context={**place, **context},
             )
             sent += 1

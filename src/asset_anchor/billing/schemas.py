@@ -64,7 +64,12 @@ class PaymentIn(Body):
 
 class RefundIn(Body):
     amount: Amount
-    method: OfflineMethod
+    method: OfflineMethod | None = Field(
+        default=None,
+        description="How the money was given back: required for a payment"
+        " received offline. Left out for a payment made online, whose refund"
+        " goes back the way it was paid (as do `refunded_on` and `reference`).",
+    )
     refunded_on: date | None = None
     reference: Reference | None = None
     reason: Text

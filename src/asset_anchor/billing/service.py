@@ -25,6 +25,7 @@ from asset_anchor.billing.errors import (
     LeaseNotInForce,
     NotReversible,
     NotWaivable,
+    RefundMethodRequired,
     RefundTooLarge,
 )
 from asset_anchor.billing.schemas import (
@@ -279,6 +280,7 @@ async def refund(
     """Give back (part of) a payment outside the platform.
 
     What the refunded money had paid is open again, newest allocations first.
+    A payment the provider collected is refunded through it, not here.
     """
     payment, lease, today = await _owned_entry(session, scope, payment_id)
     if (
@@ -287,6 +289,10 @@ async def refund(
         or await _is_reversed(session, payment)
     ):
         raise NotReversible("Only a payment that stands can be refunded.")
+    if payment.external_id is not None:
+        raise NotReversible("A payment made online is refunded through Stripe.")
+    if body.method is None:
+        raise RefundMethodRequired
     refundable = payment.amount - await _refunded_amount(session, payment)
     if body.amount > refundable:
         raise RefundTooLarge(refundable_amount=refundable)

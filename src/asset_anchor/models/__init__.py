@@ -21,6 +21,7 @@ from asset_anchor.models.outbox import OutboxJob
 from asset_anchor.models.payments import (
     OnlinePayment,
     StripeCheckpoint,
+    StripeDispute,
     StripeEvent,
     StripeRefund,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "RefreshToken",
     "SecurityEvent",
     "StripeCheckpoint",
+    "StripeDispute",
     "StripeEvent",
     "StripeRefund",
     "Unit",

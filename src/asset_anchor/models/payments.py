@@ -119,6 +119,36 @@ class StripeRefund(OrganizationOwned, Timestamps, Base):
     failure_message: Mapped[str | None] = mapped_column(String(500))
 
 
+class StripeDispute(OrganizationOwned, Timestamps, Base):
+    """A dispute of an online payment, and the money moved between the
+    platform and the organization because of it.
+
+    Stripe takes a disputed destination charge's money from the platform, so
+    the worker takes it back from the organization's account by reversing
+    the charge's transfer (``transfer_reversal_id``), and pays it out again
+    by a new transfer (``return_transfer_id``) when the dispute is won. The
+    ledger's side of a dispute is keyed rows, not this table.
+    """
+
+    __tablename__ = "stripe_disputes"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint("reversed_amount >= 0", name="reversed_amount"),
+        Index("uq_stripe_disputes_stripe_dispute_id", "stripe_dispute_id", unique=True),
+        Index("ix_stripe_disputes_online_payment_id", "online_payment_id"),
+    )
+
+    online_payment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("online_payments.id")
+    )
+    stripe_dispute_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    transfer_reversal_id: Mapped[str | None] = mapped_column(String(64))
+    reversed_amount: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    return_transfer_id: Mapped[str | None] = mapped_column(String(64))
+
+
 class StripeEvent(Base):
     """One Stripe event, stored once by its id before anything is done with it."""
 

@@ -61,3 +61,8 @@ class PaymentProviderError(AppError):
 class PaymentProviderUnavailable(ServiceUnavailable):
     code = "payment_provider_unavailable"
     title = "The payment provider cannot be reached; try again shortly"
+
+
+class RefundNotFound(NotFound):
+    code = "refund_not_found"
+    title = "No such refund"

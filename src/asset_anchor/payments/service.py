@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from asset_anchor.accounts.auth import Principal
 from asset_anchor.billing import ledger, notices, provider
 from asset_anchor.billing.schedule import percent_of
-from asset_anchor.email.service import queue_email
 from asset_anchor.idempotency.service import IdempotencyKeyReused
 from asset_anchor.integrations.stripe import StripeClient, StripeError
 from asset_anchor.kit.money import format_amount
@@ -41,9 +40,7 @@ from asset_anchor.models import (
     LedgerEntry,
     OnlinePayment,
     Organization,
-    OrganizationMembership,
     Property,
-    User,
 )
 from asset_anchor.payments.access import as_app_error
 from asset_anchor.payments.errors import (
@@ -207,7 +204,8 @@ async def _describe(session: AsyncSession, lease: Lease) -> str:
 # --- Stripe's word --------------------------------------------------------------
 
 
-def _status_of(intent: dict[str, Any]) -> str:
+def status_of(intent: dict[str, Any]) -> str:
+    """Our status of a payment whose PaymentIntent Stripe holds as ``intent``."""
     status = str(intent.get("status", ""))
     if status == "requires_payment_method" and intent.get("last_payment_error"):
         return "failed"
@@ -231,7 +229,7 @@ async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) ->
     if payment is None:
         return "unknown payment intent"
     lease = await provider.locked_lease(session, payment.lease_id)
-    before, after = payment.status, _status_of(intent)
+    before, after = payment.status, status_of(intent)
     timezone = await session.scalar(
         select(Property.timezone).where(Property.id == lease.property_id)
     )
@@ -307,24 +305,13 @@ async def tell_of_failure(
         occasion=f"payment-failed:{payment.id}",
         context=context,
     )
-    place = await notices.place_of(session, lease)
-    staff = await session.execute(
-        select(User.email, User.full_name)
-        .join(OrganizationMembership, OrganizationMembership.user_id == User.id)
-        .where(OrganizationMembership.organization_id == lease.organization_id)
+    await notices.send_to_staff(
+        session,
+        lease,
+        kind="payment_failed_staff",
+        occasion=f"payment-failed-staff:{payment.id}",
+        context=context,
     )
-    for email, name in staff:
-        recipient = notices.Recipient(email, name)
-        if await notices.claim(
-            session, lease, recipient, f"payment-failed-staff:{payment.id}"
-        ):
-            queue_email(
-                session,
-                kind="payment_failed_staff",
-                to_address=email,
-                to_name=name,
-                context={**place, **context},
-            )
 
 
 async def my_payments(

@@ -205,9 +205,22 @@ class StripeClient:
     # --- Connect --------------------------------------------------------------
 
     async def create_account(
-        self, *, organization_id: str, email: str | None, country: str
+        self,
+        *,
+        organization_id: str,
+        email: str | None,
+        country: str,
+        replacing: str | None = None,
     ) -> dict[str, Any]:
-        """An Express account for an organization (one, whatever the retries)."""
+        """An Express account for an organization (one, whatever the retries).
+
+        ``replacing`` names the disconnected account a new one takes the place
+        of: the key differs, so Stripe makes a new account instead of
+        answering the old one again.
+        """
+        key = f"account-{organization_id}"
+        if replacing is not None:
+            key = f"{key}-after-{replacing}"
         return await self.request(
             "POST",
             "/v1/accounts",
@@ -222,7 +235,7 @@ class StripeClient:
                 },
                 "metadata": {"organization_id": organization_id},
             },
-            idempotency_key=f"account-{organization_id}",
+            idempotency_key=key,
         )
 
     async def create_account_link(
@@ -325,6 +338,53 @@ class StripeClient:
 
     async def retrieve_dispute(self, dispute: str) -> dict[str, Any]:
         return await self.request("GET", f"/v1/disputes/{dispute}")
+
+    async def reverse_transfer(
+        self,
+        *,
+        transfer: str,
+        amount: int,
+        refund_application_fee: bool,
+        key: str,
+        metadata: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """Take ``amount`` of a destination charge's transfer back from the
+        connected account to the platform (once per ``key``)."""
+        return await self.request(
+            "POST",
+            f"/v1/transfers/{transfer}/reversals",
+            {
+                "amount": amount,
+                "refund_application_fee": refund_application_fee,
+                "metadata": dict(metadata),
+            },
+            idempotency_key=key,
+        )
+
+    async def create_transfer(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        destination: str,
+        source_transaction: str,
+        key: str,
+        metadata: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """Pay ``amount`` from the platform to a connected account, out of the
+        funds of charge ``source_transaction`` (once per ``key``)."""
+        return await self.request(
+            "POST",
+            "/v1/transfers",
+            {
+                "amount": amount,
+                "currency": currency.lower(),
+                "destination": destination,
+                "source_transaction": source_transaction,
+                "metadata": dict(metadata),
+            },
+            idempotency_key=key,
+        )
 
     # --- events ---------------------------------------------------------------
 
