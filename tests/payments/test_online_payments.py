@@ -338,6 +338,65 @@ class TestStripesWord:
         assert await payments_of(db, world) == []
         assert await balance(stripe_api, world) == RENT
 
+    async def test_a_bank_payment_clearing_is_not_payable_again(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+        stripe_client: StripeClient,
+    ) -> None:
+        part = 100_000
+        intent = await self.started(
+            stripe_api, world, amount=part, key="ach-1", method="us_bank_account"
+        )
+        await deliver(stripe_api, fake_stripe, fake_stripe.process(intent))
+        await handle_events(db, stripe_client)
+
+        shown = ok(
+            await stripe_api.get(
+                f"/api/v1/me/leases/{world.lease['id']}/balance",
+                headers=world.tenant.headers,
+            )
+        )
+        too_much = await start(stripe_api, world, RENT, key="card-1")
+        the_rest = await start(stripe_api, world, RENT - part, key="card-2")
+
+        assert shown["balance_amount"] == RENT
+        assert shown["clearing_amount"] == part
+        assert too_much.status_code == 409
+        assert too_much.json()["code"] == "amount_exceeds_balance"
+        assert too_much.json()["payable_amount"] == RENT - part
+        assert the_rest.status_code == 201, the_rest.text
+
+    async def test_nothing_is_payable_while_clearing_payments_cover_it(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+        stripe_client: StripeClient,
+    ) -> None:
+        intent = await self.started(stripe_api, world, method="us_bank_account")
+        await deliver(stripe_api, fake_stripe, fake_stripe.process(intent))
+        await handle_events(db, stripe_client)
+
+        again = await start(stripe_api, world, 5_000, key="card-1")
+        await deliver(stripe_api, fake_stripe, fake_stripe.succeed(intent))
+        await handle_events(db, stripe_client)
+        shown = ok(
+            await stripe_api.get(
+                f"/api/v1/me/leases/{world.lease['id']}/balance",
+                headers=world.tenant.headers,
+            )
+        )
+
+        assert again.status_code == 409
+        assert again.json()["code"] == "payment_clearing"
+        assert again.json()["clearing_amount"] == RENT
+        assert shown["balance_amount"] == 0
+        assert shown["clearing_amount"] == 0
+
     async def test_events_out_of_order_end_in_stripes_final_state(
         self,
         stripe_api: httpx.AsyncClient,

@@ -107,6 +107,7 @@ class TestMyBalance:
             "open_charges_amount": 250_000,
             "unapplied_amount": 0,
             "deposit_held_amount": 0,
+            "clearing_amount": 0,
             "next_due": {
                 "due_on": "2026-02-01",
                 "amount": 100_000,

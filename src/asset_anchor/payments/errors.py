@@ -27,6 +27,11 @@ class NothingOwed(Conflict):
     title = "Nothing is owed on this lease"
 
 
+class PaymentClearing(Conflict):
+    code = "payment_clearing"
+    title = "Payments still clearing already cover what is owed"
+
+
 class AmountExceedsBalance(Conflict):
     code = "amount_exceeds_balance"
     title = "The amount is more than what is owed"

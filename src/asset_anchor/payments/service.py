@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,7 @@ from asset_anchor.payments.errors import (
     AmountTooSmall,
     NothingOwed,
     OrganizationNotConnected,
+    PaymentClearing,
 )
 from asset_anchor.payments.schemas import OnlinePaymentIn
 from asset_anchor.tenants.scope import tenant_leases
@@ -124,8 +125,17 @@ async def start_payment(
     owed = await ledger.balance(session, lease.id)
     if owed <= 0:
         raise NothingOwed
-    if body.amount > owed:
-        raise AmountExceedsBalance(balance_amount=owed)
+    # A bank debit on its way is not in the ledger yet; paying it again
+    # would only leave the tenant in credit.
+    clearing = await clearing_amount(session, lease.id)
+    if owed - clearing <= 0:
+        raise PaymentClearing(balance_amount=owed, clearing_amount=clearing)
+    if body.amount > owed - clearing:
+        raise AmountExceedsBalance(
+            balance_amount=owed,
+            clearing_amount=clearing,
+            payable_amount=owed - clearing,
+        )
 
     fee = percent_of(body.amount, organization.platform_fee_bps)
     inserted = await session.scalar(
@@ -178,6 +188,18 @@ async def start_payment(
         method=payment.method,
     )
     return Started(payment, intent["client_secret"])
+
+
+async def clearing_amount(session: AsyncSession, lease_id: uuid.UUID) -> int:
+    """What the lease's online payments still clearing add up to (a bank
+    debit is ``processing`` for a few business days before it succeeds)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(OnlinePayment.amount), 0)).where(
+            OnlinePayment.lease_id == lease_id,
+            OnlinePayment.status == "processing",
+        )
+    )
+    return int(total or 0)
 
 
 async def _again(

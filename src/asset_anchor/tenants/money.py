@@ -23,6 +23,7 @@ from asset_anchor.kit.time import utc_now
 from asset_anchor.leases.errors import LeaseNotFound
 from asset_anchor.leases.terms import local_today
 from asset_anchor.models import Lease, LedgerEntry, Property
+from asset_anchor.payments.service import clearing_amount
 from asset_anchor.tenants.schemas import MyBalance, MyEntry
 from asset_anchor.tenants.scope import tenant_leases
 
@@ -48,7 +49,11 @@ async def my_balance(
     lease = await my_lease(session, caller, lease_id)
     today = local_today(lease.timezone, utc_now())
     balance, next_due = await statements.balance_and_next_due(session, lease, today)
-    return MyBalance(**balance.model_dump(), next_due=next_due)
+    return MyBalance(
+        **balance.model_dump(),
+        clearing_amount=await clearing_amount(session, lease_id),
+        next_due=next_due,
+    )
 
 
 async def my_entries(

@@ -80,6 +80,11 @@ class MyLease(BaseModel):
 class MyBalance(BalanceOut):
     """What the caller owes on the lease, and the rent to pay next."""
 
+    clearing_amount: int = Field(
+        description="Paid online and still clearing (a bank debit takes a few"
+        " business days): not yet taken off the balance, and not payable"
+        " again. What can be paid now is the balance less this."
+    )
     next_due: NextDueOut | None = Field(
         description="Null when no rent is open and none is to come."
     )
