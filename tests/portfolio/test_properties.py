@@ -283,7 +283,9 @@ class TestArchiveAndDelete:
         assert again.status_code == 404
         actions = list(
             await db.scalars(
-                select(AuditEvent.action).where(AuditEvent.entity_id == made["id"])
+                select(AuditEvent.action)
+                .where(AuditEvent.entity_id == made["id"])
+                .order_by(AuditEvent.created_at)
             )
         )
         assert actions == ["property.created", "property.deleted"]
