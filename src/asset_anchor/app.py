@@ -51,6 +51,7 @@ from asset_anchor.organizations.endpoints import router as organizations_router
 from asset_anchor.payments.connect_endpoints import admin_router as connect_admin
 from asset_anchor.payments.connect_endpoints import router as connect_router
 from asset_anchor.payments.endpoints import router as payments_router
+from asset_anchor.payments.endpoints import staff_router as online_payments_router
 from asset_anchor.payments.endpoints import webhooks_router
 from asset_anchor.payments.refund_endpoints import router as refunds_router
 from asset_anchor.properties.endpoints import properties_router, units_router
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(entries_router)
     app.include_router(payments_router)
+    app.include_router(online_payments_router)
     app.include_router(connect_router)
     app.include_router(connect_admin)
     app.include_router(refunds_router)

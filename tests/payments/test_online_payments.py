@@ -334,7 +334,8 @@ class TestStripesWord:
                 headers=world.tenant.headers,
             )
         )
-        assert [p["status"] for p in listed] == ["processing"]
+        assert [p["status"] for p in listed["items"]] == ["processing"]
+        assert listed["next_cursor"] is None
         assert await payments_of(db, world) == []
         assert await balance(stripe_api, world) == RENT
 

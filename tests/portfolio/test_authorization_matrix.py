@@ -701,6 +701,7 @@ ROUTES_WITH_AN_ID: dict[Route, tuple[Case, ...]] = {
         Case("owner_only", _organization),
     ),
     ("GET", "/api/v1/refunds/{refund_id}"): (Case("staff", _refund),),
+    ("GET", "/api/v1/leases/{lease_id}/online-payments"): (Case("staff", _lease),),
     # accounts: a session of the owner's, and the owner as an admin's target
     ("DELETE", "/api/v1/auth/sessions/{session_id}"): (
         Case(

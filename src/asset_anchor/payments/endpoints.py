@@ -19,9 +19,11 @@ from asset_anchor.deps import SettingsDep
 from asset_anchor.errors import Unauthorized, error_responses
 from asset_anchor.idempotency.service import IdempotencyKeyHeader, IdempotencyKeyReused
 from asset_anchor.integrations.stripe import InvalidSignature, verify
+from asset_anchor.kit.pagination import Cursor, InvalidCursor, Limit, Page
 from asset_anchor.leases.errors import LeaseNotFound
 from asset_anchor.models import OnlinePayment
-from asset_anchor.payments import events, service
+from asset_anchor.organizations.scope import StaffLookup
+from asset_anchor.payments import events, refunds, service
 from asset_anchor.payments.access import StripeDep
 from asset_anchor.payments.errors import (
     AmountExceedsBalance,
@@ -36,6 +38,7 @@ from asset_anchor.payments.errors import (
     PaymentsNotConfigured,
 )
 from asset_anchor.payments.schemas import (
+    LeaseOnlinePaymentOut,
     OnlinePaymentIn,
     OnlinePaymentOut,
     StartedPaymentOut,
@@ -43,6 +46,7 @@ from asset_anchor.payments.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
+staff_router = APIRouter(prefix="/api/v1/leases", tags=["leases"])
 webhooks_router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 _SIGNED_IN = (Unauthorized, TokenExpiredError)
@@ -110,15 +114,56 @@ async def me_leases_payments_create(
     "/leases/{lease_id}/payments",
     name="leases_payments_list",
     summary="My online payments for a lease",
-    response_model=list[OnlinePaymentOut],
-    responses=error_responses(*_SIGNED_IN, LeaseNotFound),
+    response_model=Page[OnlinePaymentOut],
+    responses=error_responses(*_SIGNED_IN, LeaseNotFound, InvalidCursor),
 )
 async def me_leases_payments_list(
-    lease_id: uuid.UUID, caller: CurrentPrincipal, session: SessionDep
-) -> list[OnlinePaymentOut]:
-    """The lease's online payments, newest first (at most 100), with their
-    state at Stripe: pending, processing, succeeded, failed or canceled."""
-    return [_out(one) for one in await service.my_payments(session, caller, lease_id)]
+    lease_id: uuid.UUID,
+    caller: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[OnlinePaymentOut]:
+    """The lease's online payments, newest first, with their state at Stripe:
+    pending, processing, succeeded, failed or canceled; paged by cursor."""
+    payments, next_cursor = await service.my_payments(
+        session, caller, lease_id, cursor=cursor, limit=limit
+    )
+    return Page(items=[_out(one) for one in payments], next_cursor=next_cursor)
+
+
+@staff_router.get(
+    "/{lease_id}/online-payments",
+    name="online_payments_list",
+    summary="A lease's online payments",
+    response_model=Page[LeaseOnlinePaymentOut],
+    responses=error_responses(*_SIGNED_IN, LeaseNotFound, InvalidCursor),
+)
+async def leases_online_payments_list(
+    lease_id: uuid.UUID,
+    scope: StaffLookup,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[LeaseOnlinePaymentOut]:
+    """The tenants' card and bank payments on the lease, newest first, as
+    Stripe last said, with the refunds asked of Stripe for each: what is
+    still clearing or failed, which the ledger does not show; paged by
+    cursor."""
+    page, next_cursor = await service.lease_payments(
+        session, scope, lease_id, cursor=cursor, limit=limit
+    )
+    items = [
+        LeaseOnlinePaymentOut(
+            **_out(payment).model_dump(),
+            payer_id=payment.payer_id,
+            application_fee_amount=payment.application_fee_amount,
+            payment_entry_id=payment.ledger_entry_id,
+            refunds=[refunds.refund_out_of(payment, one) for one in asked],
+        )
+        for payment, asked in page
+    ]
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @webhooks_router.post(

@@ -514,6 +514,10 @@ async def read_refund(
 async def refund_out(session: AsyncSession, refund: StripeRefund) -> RefundRequestOut:
     payment = await session.get(OnlinePayment, refund.online_payment_id)
     assert payment is not None
+    return refund_out_of(payment, refund)
+
+
+def refund_out_of(payment: OnlinePayment, refund: StripeRefund) -> RefundRequestOut:
     return RefundRequestOut(
         id=refund.id,
         payment_entry_id=payment.ledger_entry_id,

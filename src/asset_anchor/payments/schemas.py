@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from asset_anchor.billing.schemas import Amount
 from asset_anchor.kit.fields import Body
+from asset_anchor.payments.refund_schemas import RefundRequestOut
 
 OnlineMethod = Literal["card", "us_bank_account"]
 OnlineStatus = Literal["pending", "processing", "succeeded", "failed", "canceled"]
@@ -32,6 +33,20 @@ class OnlinePaymentOut(BaseModel):
     status: OnlineStatus
     failure_message: str | None
     created_at: datetime
+
+
+class LeaseOnlinePaymentOut(OnlinePaymentOut):
+    """An online payment as the organization sees it."""
+
+    payer_id: uuid.UUID | None = Field(description="The tenant who paid.")
+    application_fee_amount: int = Field(description="The platform's fee on it.")
+    payment_entry_id: uuid.UUID | None = Field(
+        description="The ledger's payment, once Stripe said it succeeded; refund"
+        " it through `POST /api/v1/entries/{id}/refunds`."
+    )
+    refunds: list[RefundRequestOut] = Field(
+        description="The refunds asked of Stripe, oldest first."
+    )
 
 
 class StartedPaymentOut(OnlinePaymentOut):

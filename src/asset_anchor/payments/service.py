@@ -21,16 +21,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.accounts.auth import Principal
 from asset_anchor.billing import ledger, notices, provider
 from asset_anchor.billing.schedule import percent_of
+from asset_anchor.db import uuid_array
 from asset_anchor.idempotency.service import IdempotencyKeyReused
 from asset_anchor.integrations.stripe import StripeClient, StripeError
 from asset_anchor.kit.money import format_amount
+from asset_anchor.kit.pagination import SortColumn, Sorting, cut_page, paginate
 from asset_anchor.kit.time import utc_now
 from asset_anchor.leases.errors import LeaseNotFound
 from asset_anchor.leases.terms import local_today
@@ -41,7 +43,9 @@ from asset_anchor.models import (
     OnlinePayment,
     Organization,
     Property,
+    StripeRefund,
 )
+from asset_anchor.organizations.scope import StaffScope, owned_columns
 from asset_anchor.payments.access import as_app_error
 from asset_anchor.payments.errors import (
     AmountExceedsBalance,
@@ -336,10 +340,22 @@ async def tell_of_failure(
     )
 
 
+PAYMENT_SORTING = Sorting(
+    columns={"created_at": SortColumn(OnlinePayment.created_at, "datetime")},
+    default="-created_at",
+    id_column=OnlinePayment.id,
+)
+
+
 async def my_payments(
-    session: AsyncSession, caller: Principal, lease_id: uuid.UUID
-) -> list[OnlinePayment]:
-    """The caller's own lease's online payments, newest first."""
+    session: AsyncSession,
+    caller: Principal,
+    lease_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[OnlinePayment], str | None]:
+    """One page of the caller's own lease's online payments, newest first."""
     lease = await session.scalar(
         select(Lease.id).where(
             Lease.id.in_(tenant_leases(caller, Lease.id)), Lease.id == lease_id
@@ -347,10 +363,48 @@ async def my_payments(
     )
     if lease is None:
         raise LeaseNotFound
-    rows = await session.scalars(
-        select(OnlinePayment)
-        .where(OnlinePayment.lease_id == lease_id)
-        .order_by(OnlinePayment.created_at.desc(), OnlinePayment.id)
-        .limit(100)
+    return await _page_of_payments(session, lease, cursor, limit)
+
+
+async def lease_payments(
+    session: AsyncSession,
+    scope: StaffScope,
+    lease_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[tuple[OnlinePayment, list[StripeRefund]]], str | None]:
+    """One page of an organization's lease's online payments, newest first,
+    each with the refunds asked of Stripe (two statements for any page)."""
+    lease = await session.scalar(
+        owned_columns(scope, Lease, Lease.id).where(Lease.id == lease_id)
     )
-    return list(rows)
+    if lease is None:
+        raise LeaseNotFound
+    payments, next_cursor = await _page_of_payments(session, lease, cursor, limit)
+    refunds: dict[uuid.UUID, list[StripeRefund]] = {one.id: [] for one in payments}
+    if payments:
+        for refund in await session.scalars(
+            select(StripeRefund)
+            .where(StripeRefund.online_payment_id == any_(uuid_array(refunds)))
+            .order_by(StripeRefund.created_at, StripeRefund.id)
+        ):
+            refunds[refund.online_payment_id].append(refund)
+    return [(one, refunds[one.id]) for one in payments], next_cursor
+
+
+async def _page_of_payments(
+    session: AsyncSession, lease_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[OnlinePayment], str | None]:
+    order = PAYMENT_SORTING.order(None)
+    rows = list(
+        await session.scalars(
+            paginate(
+                select(OnlinePayment).where(OnlinePayment.lease_id == lease_id),
+                order,
+                cursor,
+                limit,
+            )
+        )
+    )
+    return cut_page(rows, order, limit, lambda row: (row.created_at, row.id))
