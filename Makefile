@@ -66,6 +66,7 @@ bench: $(STAMP) ## run the benchmarks behind docs/PERFORMANCE.md
 	PYTHONPATH=. $(BIN)/python benchmarks/auth.py
 	PYTHONPATH=. $(BIN)/python benchmarks/rent.py
 	PYTHONPATH=. $(BIN)/python benchmarks/portfolio.py
+	PYTHONPATH=. $(BIN)/python benchmarks/webhooks.py
 
 clean: ## remove installed tools and local data
 	rm -rf $(TOOLS) $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -12,16 +12,16 @@ from asset_anchor.logging import current_context
 from asset_anchor.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _guard(request: Request) -> AuthGuard:
+async def _guard(request: Request) -> AuthGuard:
     return AuthGuard(request.app.state.rate_limiter)
 
 
-def _client(request: Request) -> Client:
+async def _client(request: Request) -> Client:
     request_id = current_context().get("request_id")
     return Client(
         address=request.client.host if request.client else None,

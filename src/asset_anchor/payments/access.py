@@ -31,7 +31,7 @@ def stripe_for(settings: Settings, http: httpx.AsyncClient) -> StripeClient:
     return StripeClient(http, config, timeout=settings.stripe_timeout_seconds)
 
 
-def _request_stripe(request: Request) -> StripeClient:
+async def _request_stripe(request: Request) -> StripeClient:
     return stripe_for(request.app.state.settings, request.app.state.http)
 
 

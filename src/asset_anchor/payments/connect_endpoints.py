@@ -33,7 +33,7 @@ admin_router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 _SIGNED_IN = (Unauthorized, TokenExpiredError)
 
 
-def _http(request: Request) -> httpx.AsyncClient:
+async def _http(request: Request) -> httpx.AsyncClient:
     http: httpx.AsyncClient = request.app.state.http
     return http
 
