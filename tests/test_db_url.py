@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -10,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from asset_anchor.db import classify_database_error, create_engine, parse_database_url
-from asset_anchor.settings import ConfigurationError
+from asset_anchor.settings import ConfigurationError, Settings
 from tests.conftest import make_settings
 
 PASSWORD = "pw-4d9f2a7c1e"
@@ -188,4 +189,36 @@ class TestClassifyDatabaseError:
 
         assert error is not None
         assert error.code == "database_unavailable"
+        assert error.status == 503
+
+    async def test_a_deadlock_is_database_busy(self, settings: Settings) -> None:
+        # Two transactions each hold one lock and wait for the other's:
+        # PostgreSQL ends one of them, and that one may simply try again.
+        engine = create_engine(settings)
+        first_locked, second_locked = asyncio.Event(), asyncio.Event()
+
+        async def take(
+            mine: int, theirs: int, done: asyncio.Event, other: asyncio.Event
+        ) -> None:
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            async with engine.begin() as connection:
+                await connection.execute(lock, {"key": mine})
+                done.set()
+                await other.wait()
+                await connection.execute(lock, {"key": theirs})
+
+        try:
+            outcomes = await asyncio.gather(
+                take(71_001, 71_002, first_locked, second_locked),
+                take(71_002, 71_001, second_locked, first_locked),
+                return_exceptions=True,
+            )
+        finally:
+            await engine.dispose()
+
+        failures = [one for one in outcomes if isinstance(one, BaseException)]
+        assert len(failures) == 1
+        error = classify_database_error(failures[0])
+        assert error is not None
+        assert error.code == "database_busy"
         assert error.status == 503

@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from asset_anchor.errors import AppError, DatabaseTimeout, DatabaseUnavailable
+from asset_anchor.errors import (
+    AppError,
+    DatabaseBusy,
+    DatabaseTimeout,
+    DatabaseUnavailable,
+)
 from asset_anchor.jobs.outbox import discard_pending, dispatch_pending
 from asset_anchor.settings import ConfigurationError, Settings
 
@@ -175,6 +180,9 @@ def classify_database_error(error: BaseException) -> AppError | None:
         error, asyncio.TimeoutError | TimeoutError
     ):
         return DatabaseTimeout()
+    if isinstance(cause, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+        # PostgreSQL gave up one of two transactions; trying again works.
+        return DatabaseBusy()
     if isinstance(
         cause,
         ConnectionError

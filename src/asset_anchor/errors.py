@@ -136,6 +136,11 @@ class DatabaseTimeout(ServiceUnavailable):
     title = "The database did not answer in time"
 
 
+class DatabaseBusy(ServiceUnavailable):
+    code = "database_busy"
+    title = "The database could not finish the request alongside another; try again"
+
+
 class InternalError(AppError):
     status = 500
     code = "internal_error"

@@ -280,3 +280,51 @@ async def test_the_refund_job_and_its_event_at_once_refund_once(
     assert ours is not None
     assert ours.status == "succeeded"
     assert owed == 50_000
+
+
+async def test_a_slow_handlers_older_look_never_undoes_a_newer_one(
+    committed_sessionmaker: async_sessionmaker[AsyncSession],
+    world: World,
+    fake_stripe: FakeStripe,
+    stripe_client: StripeClient,
+) -> None:
+    # The card is declined, then the tenant pays with another one at once.
+    # The decline's handler must not look at Stripe until the payment's row
+    # is free, or it would apply the decline after the success.
+    declined = await stored(
+        committed_sessionmaker, world, fake_stripe.fail(world.intent)
+    )
+    looks = len(fake_stripe.sent("GET", f"/v1/payment_intents/{world.intent}"))
+
+    async with committed_sessionmaker.begin() as holder:
+        await holder.execute(
+            select(OnlinePayment.id)
+            .where(OnlinePayment.id == world.payment_id)
+            .with_for_update()
+        )
+
+        async def handle_the_decline() -> str:
+            async with committed_sessionmaker.begin() as session:
+                return await events.process(session, stripe_client, declined)
+
+        slow = asyncio.create_task(handle_the_decline())
+        await asyncio.sleep(0.3)
+        looked_while_locked = len(
+            fake_stripe.sent("GET", f"/v1/payment_intents/{world.intent}")
+        )
+        paid = await stored(
+            committed_sessionmaker, world, fake_stripe.succeed(world.intent)
+        )
+        await events.process(holder, stripe_client, paid)
+    outcome = await slow
+
+    assert looked_while_locked == looks
+    assert outcome == "succeeded -> succeeded"
+    [payment] = await rows_of(committed_sessionmaker, world, "payment")
+    assert payment.external_id == world.intent
+    assert payment.reverses_id is None
+    assert await mailed(committed_sessionmaker, world, "payment_failed") == 0
+    async with committed_sessionmaker() as session:
+        online = await session.get(OnlinePayment, world.payment_id)
+        assert online is not None
+        assert online.status == "succeeded"

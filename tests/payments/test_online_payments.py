@@ -108,6 +108,7 @@ class TestStarting:
         first = await service.start_payment(
             db, stripe_client, caller, lease_id, body, idempotency_key="lost-commit"
         )
+        first_id, first_secret = first.payment.id, first.client_secret
         await lost.rollback()  # the first try's commit never happened
 
         again = await service.start_payment(
@@ -121,10 +122,10 @@ class TestStarting:
         intents = [
             o for o in fake_stripe.objects.values() if o["object"] == "payment_intent"
         ]
-        assert again.payment.id == first.payment.id
-        assert keys == {f"payment-{first.payment.id}"}
+        assert again.payment.id == first_id
+        assert keys == {f"payment-{first_id}"}
         assert len(intents) == 1
-        assert again.client_secret == first.client_secret
+        assert again.client_secret == first_secret
 
     async def test_the_same_key_with_another_amount_is_a_conflict(
         self, stripe_api: httpx.AsyncClient, world: World, fake_stripe: FakeStripe

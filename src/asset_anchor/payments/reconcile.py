@@ -207,21 +207,23 @@ async def _refresh_open_payments(
         if deadline is not None and time.monotonic() > deadline:
             report.finished = False
             return
-        try:
-            intent = await stripe.retrieve_payment_intent(str(intent_id))
-        except StripeError as error:
-            if not error.not_found and not error.transient:
-                raise
-            log.warning(
-                "stripe.reconcile_payment_unreadable",
-                payment_id=str(payment_id),
-                status=error.status,
-            )
-            continue
-        report.payments_checked += 1
         async with job_session(ctx) as session:
+            # Locked before Stripe is asked, as the webhook's handler does:
+            # the answer is then at least as new as anything applied before.
             payment = await session.get(OnlinePayment, payment_id, with_for_update=True)
             assert payment is not None
+            try:
+                intent = await stripe.retrieve_payment_intent(str(intent_id))
+            except StripeError as error:
+                if not error.not_found and not error.transient:
+                    raise
+                log.warning(
+                    "stripe.reconcile_payment_unreadable",
+                    payment_id=str(payment_id),
+                    status=error.status,
+                )
+                continue
+            report.payments_checked += 1
             if payment.status == status_of(intent):
                 # Nothing to repair: it goes to the back of the line.
                 await session.execute(

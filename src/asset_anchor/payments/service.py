@@ -92,10 +92,13 @@ def payment_id_for(
 async def _tenants_lease(
     session: AsyncSession, caller: Principal, lease_id: uuid.UUID
 ) -> Lease:
+    # Not locked: Stripe is called next, and a lease locked for that long
+    # would stall every ledger write on it. The balance check is advice
+    # (a payment that ends up more than owed is credit), not an invariant.
     lease: Lease | None = await session.scalar(
-        select(Lease)
-        .where(Lease.id.in_(tenant_leases(caller, Lease.id)), Lease.id == lease_id)
-        .with_for_update()
+        select(Lease).where(
+            Lease.id.in_(tenant_leases(caller, Lease.id)), Lease.id == lease_id
+        )
     )
     if lease is None:
         raise LeaseNotFound
@@ -114,7 +117,9 @@ async def start_payment(
     """Pay what the lease owes, or part of it, by card or bank debit."""
     lease = await _tenants_lease(session, caller, lease_id)
     payment_id = payment_id_for(caller, lease.id, idempotency_key)
-    existing = await session.get(OnlinePayment, payment_id, with_for_update=True)
+    # A retry finds the first try's committed row; nothing is locked for it,
+    # so the worker handling that payment's events never waits on a request.
+    existing = await session.get(OnlinePayment, payment_id)
     if existing is not None:
         return await _again(stripe, existing, body)
 
@@ -160,7 +165,7 @@ async def start_payment(
     )
     if inserted is None:
         # The same key a moment ago, from another request that has committed.
-        raced = await session.get(OnlinePayment, payment_id, with_for_update=True)
+        raced = await session.get(OnlinePayment, payment_id)
         assert raced is not None
         return await _again(stripe, raced, body)
     payment = await session.get(OnlinePayment, payment_id)
@@ -246,7 +251,9 @@ def _failure_of(intent: dict[str, Any]) -> str | None:
 
 async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) -> str:
     """Bring our payment and the ledger to match a PaymentIntent as Stripe has
-    it now; say what was done. Safe to run any number of times, in any order."""
+    it now; say what was done. Safe to run any number of times. ``intent``
+    must have been fetched while the payment's row was locked
+    (``refresh_payment``), so that no older look is applied after a newer."""
     payment = await session.scalar(
         select(OnlinePayment)
         .where(OnlinePayment.stripe_payment_intent_id == intent["id"])
@@ -282,26 +289,81 @@ async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) ->
     elif after in ("failed", "canceled") and payment.ledger_entry_id is not None:
         entry = await session.get(LedgerEntry, payment.ledger_entry_id)
         assert entry is not None
-        reversal = await provider.reverse(
-            session,
-            lease,
-            entry,
-            on=today,
-            reason=f"The bank payment failed: {_failure_of(intent) or 'returned'}",
-            external_id=f"{intent['id']}:failed",
-        )
-        if reversal is not None:
-            outcome += ", reversed in the ledger"
+        if await _take_back(session, lease, entry, intent, today):
+            outcome += ", taken back in the ledger"
     if after == "failed" and before != "failed":
         payment.failed_at = utc_now()
         payment.failure_message = _failure_of(intent)
-        if before in ("processing", "succeeded"):
+        # The tenant hears of a bank debit that was taken and then failed,
+        # whether or not we saw it processing (that event may come late or
+        # never); a card declined at checkout is shown there and then.
+        was_taken = before in ("processing", "succeeded") or (
+            payment.method == "us_bank_account" and bool(intent.get("latest_charge"))
+        )
+        if was_taken:
             await tell_of_failure(session, lease, payment)
             outcome += ", tenants and staff told"
     payment.status = after
     await session.flush()
     log.info("payment.updated", payment_id=str(payment.id), outcome=outcome)
     return outcome
+
+
+async def _take_back(
+    session: AsyncSession,
+    lease: Lease,
+    entry: LedgerEntry,
+    intent: dict[str, Any],
+    today: Any,
+) -> bool:
+    """The payment failed after the ledger had it: undo what of it still
+    stands (a reversal when none of it was refunded, else the rest as a
+    refund row, so a refund is never taken back twice)."""
+    reason = f"The bank payment failed: {_failure_of(intent) or 'returned'}"
+    key = f"{intent['id']}:failed"
+    refunded = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.source_entry_id == entry.id,
+            LedgerEntry.entry_type == "refund",
+            ledger.not_reversed(),
+        )
+    )
+    left = entry.amount - int(refunded or 0)
+    if left == entry.amount:
+        written = await provider.reverse(
+            session, lease, entry, on=today, reason=reason, external_id=key
+        )
+    elif left > 0:
+        written = await provider.record_refund(
+            session,
+            lease,
+            entry,
+            amount=left,
+            on=today,
+            reason=reason,
+            external_id=key,
+        )
+    else:
+        return False
+    return written is not None
+
+
+async def refresh_payment(
+    session: AsyncSession, stripe: StripeClient, intent_id: str
+) -> str:
+    """Lock our payment of a PaymentIntent, then fetch the PaymentIntent and
+    apply it. Fetched under the lock, Stripe's answer is at least as new as
+    the one any earlier handler applied, so a slow handler's older look can
+    never undo a newer one. Raises ``StripeError``."""
+    found = await session.scalar(
+        select(OnlinePayment.id)
+        .where(OnlinePayment.stripe_payment_intent_id == intent_id)
+        .with_for_update()
+    )
+    if found is None:
+        return "unknown payment intent"
+    intent = await stripe.retrieve_payment_intent(intent_id)
+    return await apply_payment_intent(session, intent)
 
 
 def _received_on(intent: dict[str, Any], timezone: str) -> Any:
