@@ -232,6 +232,26 @@ class TestWebhookSignatures:
         count = await db.scalar(select(func.count()).select_from(StripeEvent))
         assert count == 1
 
+    async def test_a_payment_intents_client_secret_is_not_kept(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+    ) -> None:
+        answer = ok(await start(stripe_api, world), 201)
+        intent = str(answer["client_secret"]).split("_secret")[0]
+        event = fake_stripe.succeed(intent)
+        assert event["data"]["object"]["client_secret"] == answer["client_secret"]
+
+        ok(await deliver(stripe_api, fake_stripe, event))
+
+        kept = await db.get(StripeEvent, event["id"])
+        assert kept is not None
+        assert kept.payload["data"]["object"]["client_secret"] is None
+        assert kept.payload["data"]["object"]["id"] == intent
+        assert answer["client_secret"] not in str(kept.payload)
+
     async def test_the_connect_endpoints_secret_is_accepted_too(
         self, stripe_api: httpx.AsyncClient, fake_stripe: FakeStripe
     ) -> None:

@@ -171,6 +171,26 @@ class TestAsking:
         assert recorded["entry_type"] == "refund"
         assert recorded["source_entry_id"] == paid["id"]
 
+    async def test_an_online_payment_is_not_reversed_by_hand(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+        stripe_client: StripeClient,
+    ) -> None:
+        _, entry = await pay(stripe_api, db, world, fake_stripe, stripe_client)
+
+        answer = await stripe_api.post(
+            f"/api/v1/entries/{entry.id}/reverse",
+            json={"reason": "Entered by mistake"},
+            headers=world.owner.headers,
+        )
+
+        assert answer.status_code == 409
+        assert answer.json()["code"] == "entry_not_reversible"
+        assert await count_entries(db, world, reverses_id=entry.id) == 0
+
     async def test_another_organizations_refund_is_not_found(
         self,
         stripe_api: httpx.AsyncClient,

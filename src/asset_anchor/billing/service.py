@@ -206,6 +206,14 @@ async def reverse(
     entry, lease, today = await _owned_entry(session, scope, entry_id)
     if entry.reverses_id is not None:
         raise NotReversible("A reversal is not itself reversed; record anew.")
+    if entry.external_id is not None:
+        # Stripe holds this money: undone here, the ledger and Stripe would
+        # disagree for good. Refunds go through Stripe; failures and disputes
+        # reach the ledger by themselves.
+        raise NotReversible(
+            "An entry Stripe wrote is not reversed by hand: refund a payment"
+            " made online through its refunds."
+        )
     if await _is_reversed(session, entry):
         raise AlreadyReversed
     if entry.entry_type in ledger.FUNDING_TYPES and await _refunds_of(session, entry):

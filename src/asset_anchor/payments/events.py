@@ -73,6 +73,18 @@ def is_event(payload: Any) -> bool:
     )
 
 
+def _kept(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as stored: a PaymentIntent's client secret (which lets its
+    holder confirm the payment) is left out; handlers refetch the object."""
+    about = event["data"]["object"]
+    if "client_secret" not in about:
+        return event
+    return {
+        **event,
+        "data": {**event["data"], "object": {**about, "client_secret": None}},
+    }
+
+
 async def store(
     session: AsyncSession, event: dict[str, Any], *, source: str = "webhook"
 ) -> bool:
@@ -85,7 +97,7 @@ async def store(
             account=event.get("account"),
             livemode=bool(event.get("livemode")),
             stripe_created_at=datetime.fromtimestamp(event["created"], tz=UTC),
-            payload=event,
+            payload=_kept(event),
             source=source,
         )
         .on_conflict_do_nothing(index_elements=[StripeEvent.id])
