@@ -307,6 +307,77 @@ class TestSending:
         assert (await our_refund(db, asked["id"])).status == "succeeded"
         assert len(await refunds_in_ledger(db, world)) == 1
 
+    async def test_a_setting_changed_between_tries_finds_the_refund_made(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+        stripe_client: StripeClient,
+        stripe_settings: Settings,
+    ) -> None:
+        # The first try reached Stripe and its answer was lost; before the
+        # retry, STRIPE_REFUND_APPLICATION_FEE was turned off, so the same key
+        # now comes with other parameters and Stripe answers idempotency_error.
+        _, entry = await pay(stripe_api, db, world, fake_stripe, stripe_client)
+        asked = ok(await ask(stripe_api, world, entry, 5_000), 202)
+        intent_id = next(o for o in fake_stripe.objects if o.startswith("pi_"))
+        await stripe_client.create_refund(
+            refund_id=asked["id"],
+            payment_intent=intent_id,
+            amount=5_000,
+            refund_application_fee=True,
+            metadata={"refund_id": asked["id"]},
+        )
+        keep_fee = stripe_settings.model_copy(
+            update={"stripe_refund_application_fee": False}
+        )
+
+        await run_jobs(
+            db, job_context(db, keep_fee, fake_stripe.client()), CREATE_REFUND
+        )
+
+        made = [o for o in fake_stripe.objects.values() if o["object"] == "refund"]
+        assert len(made) == 1
+        assert (await our_refund(db, asked["id"])).status == "succeeded"
+        assert len(await refunds_in_ledger(db, world)) == 1
+
+    async def test_a_retry_after_stripes_key_expired_makes_no_second_refund(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+        stripe_client: StripeClient,
+        ctx: Any,
+    ) -> None:
+        # A dead job replayed days later: the first try made the refund, and
+        # Stripe no longer remembers the key.
+        _, entry = await pay(stripe_api, db, world, fake_stripe, stripe_client)
+        asked = ok(await ask(stripe_api, world, entry, 5_000), 202)
+        intent_id = next(o for o in fake_stripe.objects if o.startswith("pi_"))
+        await stripe_client.create_refund(
+            refund_id=asked["id"],
+            payment_intent=intent_id,
+            amount=5_000,
+            refund_application_fee=True,
+            metadata={"refund_id": asked["id"]},
+        )
+        fake_stripe.forget_keys()
+        [job] = await db.scalars(
+            select(OutboxJob).where(OutboxJob.job_name == CREATE_REFUND)
+        )
+        job.attempts = 1  # the first try's, whose answer was lost
+        await db.flush()
+
+        await run_jobs(db, ctx, CREATE_REFUND)
+
+        made = [o for o in fake_stripe.objects.values() if o["object"] == "refund"]
+        assert len(made) == 1
+        assert len(fake_stripe.sent("POST", "/v1/refunds")) == 1
+        assert (await our_refund(db, asked["id"])).status == "succeeded"
+        assert len(await refunds_in_ledger(db, world)) == 1
+
     async def test_a_refusal_fails_the_request_with_stripes_reason(
         self,
         stripe_api: httpx.AsyncClient,

@@ -75,6 +75,10 @@ class FakeStripe:
         """The next request whose path starts with ``path_prefix`` gets ``reply``."""
         self.failures.append((path_prefix, reply))
 
+    def forget_keys(self) -> None:
+        """Idempotency keys expire (Stripe keeps them about a day)."""
+        self._keys.clear()
+
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
 
@@ -150,6 +154,13 @@ class FakeStripe:
             return httpx.Response(200, json=self._expanded(found, params))
         if method == "GET" and parts == ["events"]:
             return httpx.Response(200, json=self._list(self.events, params))
+        if method == "GET" and parts == ["refunds"]:
+            refunds = [
+                o
+                for o in self.objects.values()
+                if o["object"] == "refund" and o["charge"] == params.get("charge")
+            ]
+            return httpx.Response(200, json=self._list(refunds, params))
         if method == "GET" and parts == ["payment_intents"]:
             intents = [
                 o for o in self.objects.values() if o["object"] == "payment_intent"

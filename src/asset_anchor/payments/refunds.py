@@ -195,6 +195,8 @@ async def send(
     stripe: StripeClient,
     settings: Settings,
     refund_id: uuid.UUID,
+    *,
+    retried: bool = False,
 ) -> str:
     """Ask Stripe for a requested refund; say what came of it.
 
@@ -210,22 +212,34 @@ async def send(
     payment = await session.get(OnlinePayment, refund.online_payment_id)
     assert payment is not None
     assert payment.stripe_payment_intent_id is not None
-    try:
-        answer = await stripe.create_refund(
-            refund_id=str(refund.id),
-            payment_intent=payment.stripe_payment_intent_id,
-            amount=refund.amount,
-            refund_application_fee=settings.stripe_refund_application_fee,
-            metadata={
-                "refund_id": str(refund.id),
-                "payment_id": str(payment.id),
-                "lease_id": str(payment.lease_id),
-            },
-        )
-    except StripeError as error:
-        if error.transient or error.status in (401, 403):
-            raise  # an outage, or our key: try again, or end dead and replayable
-        return await _refused(session, payment.id, refund.id, str(error))
+    # Stripe keeps an idempotency key about a day: a try after the first
+    # (a replayed dead job may come much later) asks first whether the
+    # refund exists, by the id we sent in its metadata.
+    answer = await _made_before(stripe, payment, refund) if retried else None
+    if answer is None:
+        try:
+            answer = await stripe.create_refund(
+                refund_id=str(refund.id),
+                payment_intent=payment.stripe_payment_intent_id,
+                amount=refund.amount,
+                refund_application_fee=settings.stripe_refund_application_fee,
+                metadata={
+                    "refund_id": str(refund.id),
+                    "payment_id": str(payment.id),
+                    "lease_id": str(payment.lease_id),
+                },
+            )
+        except StripeError as error:
+            if error.error_type == "idempotency_error":
+                # Our key with other parameters (a setting changed between
+                # tries): the first try reached Stripe. Never a refusal.
+                answer = await _made_before(stripe, payment, refund)
+                if answer is None:
+                    raise
+            elif error.transient or error.status in (401, 403):
+                raise  # an outage, or our key: try again, or end dead
+            else:
+                return await _refused(session, payment.id, refund.id, str(error))
 
     payment = await locked_payment(session, payment.id)
     await session.refresh(refund)
@@ -234,6 +248,40 @@ async def send(
         return f"settled by Stripe's event ({refund.status})"
     lease = await provider.locked_lease(session, payment.lease_id)
     return await settle(session, lease, payment, answer, refund)
+
+
+async def _made_before(
+    stripe: StripeClient, payment: OnlinePayment, refund: StripeRefund
+) -> dict[str, Any] | None:
+    """Stripe's refund made for ours by an earlier try, if there is one."""
+    assert payment.stripe_payment_intent_id is not None
+    intent = await stripe.retrieve_payment_intent(payment.stripe_payment_intent_id)
+    charge = intent.get("latest_charge")
+    charge_id = charge.get("id") if isinstance(charge, dict) else charge
+    if not charge_id:
+        return None
+    for made in await charge_refunds(stripe, {"id": charge_id}):
+        if (made.get("metadata") or {}).get("refund_id") == str(refund.id):
+            return made
+    return None
+
+
+async def charge_refunds(
+    stripe: StripeClient, charge: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every refund of a charge: the page it came with (when fetched with
+    them), then the rest of Stripe's list."""
+    shown = charge.get("refunds")
+    if isinstance(shown, dict) and not shown.get("has_more"):
+        return list(shown.get("data") or [])
+    found: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        page = await stripe.list_refunds(charge=str(charge["id"]), starting_after=after)
+        found += page.get("data") or []
+        if not page.get("has_more") or not page.get("data"):
+            return found
+        after = str(page["data"][-1]["id"])
 
 
 async def _refused(
@@ -271,12 +319,10 @@ async def apply_charge(
     payment = await locked_payment(session, found)
     if not await catch_up(session, stripe, payment):
         return "the payment is not in the ledger"
-    refunds = charge.get("refunds") or {}
-    if refunds.get("has_more"):
-        log.warning("stripe.refunds_truncated", charge=charge.get("id"))
+    every = await charge_refunds(stripe, charge)
     lease = await provider.locked_lease(session, payment.lease_id)
     outcomes = []
-    for stripe_refund in refunds.get("data") or []:
+    for stripe_refund in every:
         ours = await _ours(session, payment, stripe_refund)
         outcomes.append(await settle(session, lease, payment, stripe_refund, ours))
     return "; ".join(outcomes) or "no refunds"

@@ -43,7 +43,11 @@ async def create_refund(ctx: JobContext, refund_id: str) -> None:
     stripe = stripe_for(ctx.settings, ctx.http)
     try:
         outcome = await refunds.send(
-            ctx.session, stripe, ctx.settings, uuid.UUID(refund_id)
+            ctx.session,
+            stripe,
+            ctx.settings,
+            uuid.UUID(refund_id),
+            retried=ctx.attempt > 1,
         )
     except StripeError as error:
         raise error.to_job_error() from error

@@ -331,6 +331,16 @@ class StripeClient:
             idempotency_key=f"refund-{refund_id}",
         )
 
+    async def list_refunds(
+        self, *, charge: str, starting_after: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """One page of a charge's refunds, newest first."""
+        return await self.request(
+            "GET",
+            "/v1/refunds",
+            {"charge": charge, "starting_after": starting_after, "limit": limit},
+        )
+
     async def retrieve_charge(self, charge: str) -> dict[str, Any]:
         return await self.request(
             "GET", f"/v1/charges/{charge}", {"expand": ["refunds"]}
