@@ -507,6 +507,7 @@ class TestTheMoney:
         fake_stripe.fail_next(
             "/v1/transfers/",
             FakeStripe.error(400, "invalid_request_error", "Transfer not reversible."),
+            method="POST",
         )
 
         await run_jobs(db, ctx, DISPUTE_MONEY)
@@ -522,3 +523,38 @@ class TestTheMoney:
         assert row is not None
         assert row.transfer_reversal_id is None
         assert transfer_of(fake_stripe, intent)["amount_reversed"] == 0
+
+    async def test_a_replay_after_stripes_key_expired_reverses_once(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+        stripe_client: StripeClient,
+        ctx: Any,
+    ) -> None:
+        intent, _ = await pay(stripe_api, db, world, fake_stripe, stripe_client)
+        opened = fake_stripe.dispute(charge_of(fake_stripe, intent)["id"])
+        await deliver_all(stripe_api, db, fake_stripe, stripe_client, opened)
+        await run_jobs(db, ctx, DISPUTE_MONEY)
+        # The first try's answer is lost (its row is as before it), and the
+        # job is replayed after Stripe forgot its key.
+        row = await db.scalar(select(StripeDispute))
+        assert row is not None
+        made = row.transfer_reversal_id
+        row.transfer_reversal_id = None
+        row.reversed_amount = 0
+        [job] = await db.scalars(
+            select(OutboxJob).where(OutboxJob.job_name == DISPUTE_MONEY)
+        )
+        job.completed_at = None
+        await db.flush()
+        fake_stripe.forget_keys()
+
+        await run_jobs(db, ctx, DISPUTE_MONEY)
+
+        await db.refresh(row)
+        assert len(fake_stripe.sent("POST", "/v1/transfers/")) == 1
+        assert transfer_of(fake_stripe, intent)["amount_reversed"] == RENT
+        assert row.transfer_reversal_id == made
+        assert row.reversed_amount == RENT

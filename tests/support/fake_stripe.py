@@ -61,7 +61,7 @@ class FakeStripe:
         self.objects: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.requests: list[httpx.Request] = []
-        self.failures: list[tuple[str, Reply]] = []
+        self.failures: list[tuple[str, Reply, str | None]] = []
         self._keys: dict[str, tuple[str, httpx.Response]] = {}
         self._ids = itertools.count(1)
         self.now = int(time.time())
@@ -71,9 +71,12 @@ class FakeStripe:
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
 
-    def fail_next(self, path_prefix: str, reply: Reply) -> None:
-        """The next request whose path starts with ``path_prefix`` gets ``reply``."""
-        self.failures.append((path_prefix, reply))
+    def fail_next(
+        self, path_prefix: str, reply: Reply, *, method: str | None = None
+    ) -> None:
+        """The next request whose path starts with ``path_prefix`` (and of
+        ``method``, when given) gets ``reply``."""
+        self.failures.append((path_prefix, reply, method))
 
     def forget_keys(self) -> None:
         """Idempotency keys expire (Stripe keeps them about a day)."""
@@ -93,8 +96,11 @@ class FakeStripe:
         self.requests.append(request)
         assert request.headers["authorization"] == f"Bearer {SECRET_KEY}"
         assert request.headers["stripe-version"] == API_VERSION
-        for index, (prefix, reply) in enumerate(self.failures):
-            if request.url.path.startswith(prefix):
+        for index, (prefix, reply, method) in enumerate(self.failures):
+            if request.url.path.startswith(prefix) and method in (
+                None,
+                request.method,
+            ):
                 del self.failures[index]
                 if isinstance(reply, Exception):
                     raise reply
@@ -154,6 +160,21 @@ class FakeStripe:
             return httpx.Response(200, json=self._expanded(found, params))
         if method == "GET" and parts == ["events"]:
             return httpx.Response(200, json=self._list(self.events, params))
+        if method == "GET" and len(parts) == 3 and parts[2] == "reversals":
+            reversals = [
+                o
+                for o in self.objects.values()
+                if o["object"] == "transfer_reversal" and o["transfer"] == parts[1]
+            ]
+            return httpx.Response(200, json=self._list(reversals, params))
+        if method == "GET" and parts == ["transfers"]:
+            transfers = [
+                o
+                for o in self.objects.values()
+                if o["object"] == "transfer"
+                and o["destination"] == params.get("destination")
+            ]
+            return httpx.Response(200, json=self._list(transfers, params))
         if method == "GET" and parts == ["refunds"]:
             refunds = [
                 o

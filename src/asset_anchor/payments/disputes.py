@@ -38,10 +38,11 @@ reversal when ``STRIPE_REFUND_APPLICATION_FEE`` says so, as for refunds.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,6 +266,12 @@ async def move_money(
     operator: see the runbook), as is an outage (the job retries under the
     same keys).
     """
+    # Two runs for one dispute (its opening's and its closing's) go one
+    # after the other, so the second sees what the first moved. The
+    # dispute's row is not held: the next event's handler may want it.
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(dispute_id, 0)))
+    )
     row = await _dispute_row(session, dispute_id)
     if row is None:
         return "unknown dispute"
@@ -285,7 +292,11 @@ async def move_money(
     transfer_id = charge.get("transfer")
     if not transfer_id:
         return "the charge was not paid out to a connected account"
-    reversal = await stripe.reverse_transfer(
+    # Stripe forgets an idempotency key after about a day, and a dispute's
+    # job may be replayed later: what an earlier try made is looked for first.
+    reversal = await _earlier(
+        stripe.list_transfer_reversals, dispute_id, transfer=str(transfer_id)
+    ) or await stripe.reverse_transfer(
         transfer=str(transfer_id),
         amount=row.amount,
         refund_application_fee=settings.stripe_refund_application_fee,
@@ -319,7 +330,12 @@ async def _pay_out_again(
     destination = (charge.get("transfer_data") or {}).get("destination")
     if not destination:
         return "the charge was not paid out to a connected account"
-    transfer = await stripe.create_transfer(
+    transfer = await _earlier(
+        stripe.list_transfers,
+        row.stripe_dispute_id,
+        destination=str(destination),
+        created_gte=int(row.created_at.timestamp()),
+    ) or await stripe.create_transfer(
         amount=row.reversed_amount,
         currency=str(charge.get("currency") or "usd"),
         destination=str(destination),
@@ -339,6 +355,22 @@ async def _pay_out_again(
         amount=locked.reversed_amount,
     )
     return f"won: {locked.reversed_amount} paid out to the organization again"
+
+
+async def _earlier(
+    lister: Callable[..., Awaitable[dict[str, Any]]], dispute_id: str, **where: Any
+) -> dict[str, Any] | None:
+    """The object a list of Stripe's holds for this dispute (by the id we put
+    in its metadata), if an earlier try made one."""
+    after: str | None = None
+    while True:
+        page = await lister(**where, starting_after=after)
+        for one in page.get("data") or []:
+            if (one.get("metadata") or {}).get("dispute_id") == dispute_id:
+                return dict(one)
+        if not page.get("has_more") or not page.get("data"):
+            return None
+        after = str(page["data"][-1]["id"])
 
 
 async def _dispute_row(

@@ -371,6 +371,34 @@ class StripeClient:
             idempotency_key=key,
         )
 
+    async def list_transfer_reversals(
+        self, *, transfer: str, starting_after: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        return await self.request(
+            "GET",
+            f"/v1/transfers/{transfer}/reversals",
+            {"starting_after": starting_after, "limit": limit},
+        )
+
+    async def list_transfers(
+        self,
+        *,
+        destination: str,
+        created_gte: int,
+        starting_after: str | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        return await self.request(
+            "GET",
+            "/v1/transfers",
+            {
+                "destination": destination,
+                "created": {"gte": created_gte},
+                "starting_after": starting_after,
+                "limit": limit,
+            },
+        )
+
     async def create_transfer(
         self,
         *,
