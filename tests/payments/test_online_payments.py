@@ -13,6 +13,7 @@ from asset_anchor.accounts.auth import Principal
 from asset_anchor.integrations.stripe import StripeClient
 from asset_anchor.models import (
     Email,
+    Lease,
     LedgerEntry,
     OnlinePayment,
     Organization,
@@ -181,6 +182,24 @@ class TestStarting:
 
         assert answer.status_code == 403
         assert answer.json()["code"] == "email_not_verified"
+
+    async def test_a_bank_debit_is_offered_in_us_dollars_only(
+        self,
+        stripe_api: httpx.AsyncClient,
+        db: AsyncSession,
+        world: World,
+        fake_stripe: FakeStripe,
+    ) -> None:
+        lease = await db.get(Lease, uuid.UUID(world.lease["id"]))
+        assert lease is not None
+        lease.currency = "CAD"
+        await db.flush()
+
+        answer = await start(stripe_api, world, method="us_bank_account")
+
+        assert answer.status_code == 422
+        assert answer.json()["code"] == "payment_method_unavailable"
+        assert fake_stripe.sent("POST", "/v1/payment_intents") == []
 
     async def test_more_than_is_owed_or_too_little_is_refused(
         self, stripe_api: httpx.AsyncClient, world: World

@@ -37,6 +37,11 @@ class AmountExceedsBalance(Conflict):
     title = "The amount is more than what is owed"
 
 
+class MethodNotAvailable(RequestValidationFailed):
+    code = "payment_method_unavailable"
+    title = "That way of paying is not available for this lease's currency"
+
+
 class AmountTooSmall(RequestValidationFailed):
     code = "amount_too_small"
     title = "The amount is below the smallest online payment"

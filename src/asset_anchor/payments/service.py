@@ -50,6 +50,7 @@ from asset_anchor.payments.access import as_app_error
 from asset_anchor.payments.errors import (
     AmountExceedsBalance,
     AmountTooSmall,
+    MethodNotAvailable,
     NothingOwed,
     OrganizationNotConnected,
     PaymentClearing,
@@ -128,6 +129,11 @@ async def start_payment(
     if not organization.stripe_account_id or not organization.stripe_charges_enabled:
         raise OrganizationNotConnected(
             "Pay your landlord another way for now; they will be told."
+        )
+    if body.method == "us_bank_account" and lease.currency != "USD":
+        raise MethodNotAvailable(
+            "A US bank account pays in US dollars only; pay by card.",
+            currency=lease.currency,
         )
     if body.amount < MINIMUM_AMOUNT:
         raise AmountTooSmall(minimum_amount=MINIMUM_AMOUNT)
