@@ -425,6 +425,15 @@ async def settle(
         )
         if reversal is not None:
             outcome += ", reversed in the ledger"
+            # The money came back to the platform's balance; whether Stripe
+            # also undid the transfer reversal is for an operator to check.
+            log.warning(
+                "refund.failed_after_success",
+                refund_id=str(ours.id),
+                stripe_refund=refund_id,
+                amount=int(stripe_refund.get("amount") or 0),
+                organization_id=str(payment.organization_id),
+            )
     failed_now = status == "failed" and ours.status != "failed"
     values: dict[str, Any] = {"status": status, "stripe_refund_id": refund_id}
     if status in ("failed", "canceled"):
