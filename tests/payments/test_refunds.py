@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.integrations.stripe import StripeClient
 from asset_anchor.integrations.stripe import client as stripe_module
-from asset_anchor.models import AuditEvent, LedgerEntry, OutboxJob, StripeRefund
+from asset_anchor.models import (
+    AuditEvent,
+    LedgerEntry,
+    OnlinePayment,
+    OutboxJob,
+    StripeRefund,
+)
 from asset_anchor.settings import Settings
 from tests.payments.conftest import RENT, World, deliver, handle_events
 from tests.payments.stripe_support import (
@@ -67,6 +73,35 @@ async def our_refund(db: AsyncSession, refund_id: str) -> StripeRefund:
     )
     assert found is not None
     return found
+
+
+async def a_lost_first_try(
+    db: AsyncSession,
+    world: World,
+    fake: FakeStripe,
+    stripe: StripeClient,
+    refund_id: str,
+    amount: int = 5_000,
+) -> None:
+    """What the refund job's first try sent Stripe (under the fee setting of
+    the time, on), whose answer never came back."""
+    intent_id = next(o for o in fake.objects if o.startswith("pi_"))
+    payment_id = await db.scalar(
+        select(OnlinePayment.id).where(
+            OnlinePayment.stripe_payment_intent_id == intent_id
+        )
+    )
+    await stripe.create_refund(
+        refund_id=refund_id,
+        payment_intent=intent_id,
+        amount=amount,
+        refund_application_fee=True,
+        metadata={
+            "refund_id": refund_id,
+            "payment_id": str(payment_id),
+            "lease_id": world.lease["id"],
+        },
+    )
 
 
 def form_of(request: httpx.Request) -> dict[str, str]:
@@ -321,14 +356,7 @@ class TestSending:
         # now comes with other parameters and Stripe answers idempotency_error.
         _, entry = await pay(stripe_api, db, world, fake_stripe, stripe_client)
         asked = ok(await ask(stripe_api, world, entry, 5_000), 202)
-        intent_id = next(o for o in fake_stripe.objects if o.startswith("pi_"))
-        await stripe_client.create_refund(
-            refund_id=asked["id"],
-            payment_intent=intent_id,
-            amount=5_000,
-            refund_application_fee=True,
-            metadata={"refund_id": asked["id"]},
-        )
+        await a_lost_first_try(db, world, fake_stripe, stripe_client, asked["id"])
         keep_fee = stripe_settings.model_copy(
             update={"stripe_refund_application_fee": False}
         )
@@ -355,14 +383,7 @@ class TestSending:
         # Stripe no longer remembers the key.
         _, entry = await pay(stripe_api, db, world, fake_stripe, stripe_client)
         asked = ok(await ask(stripe_api, world, entry, 5_000), 202)
-        intent_id = next(o for o in fake_stripe.objects if o.startswith("pi_"))
-        await stripe_client.create_refund(
-            refund_id=asked["id"],
-            payment_intent=intent_id,
-            amount=5_000,
-            refund_application_fee=True,
-            metadata={"refund_id": asked["id"]},
-        )
+        await a_lost_first_try(db, world, fake_stripe, stripe_client, asked["id"])
         fake_stripe.forget_keys()
         [job] = await db.scalars(
             select(OutboxJob).where(OutboxJob.job_name == CREATE_REFUND)
