@@ -278,6 +278,19 @@ async def release(
     return released
 
 
+async def refunded_amount(session: AsyncSession, payment: LedgerEntry) -> int:
+    """What of a payment has been refunded and stands (refunds reversed, as a
+    refund that failed afterwards is, do not count)."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.source_entry_id == payment.id,
+            LedgerEntry.entry_type == "refund",
+            not_reversed(),
+        )
+    )
+    return int(total or 0)
+
+
 async def available_of(session: AsyncSession, entry: LedgerEntry) -> int:
     """What is left of one payment or credit to apply or refund."""
     for fund in await available_funds(session, entry.lease_id):

@@ -11,7 +11,7 @@ twice, or two events about the same money handled at once, write one row.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.audit import service as audit
 from asset_anchor.billing import ledger, notices
-from asset_anchor.models import Lease, LedgerEntry
+from asset_anchor.kit.time import utc_now
+from asset_anchor.leases.terms import local_today
+from asset_anchor.models import Lease, LedgerEntry, Property
 
 _AUDITED = (
     "entry_type",
@@ -41,6 +43,24 @@ async def locked_lease(session: AsyncSession, lease_id: uuid.UUID) -> Lease:
     )
     assert lease is not None
     return lease
+
+
+async def timezone_of(session: AsyncSession, lease: Lease) -> str:
+    """The lease's property's timezone, in which the provider's dates fall."""
+    timezone = await session.scalar(
+        select(Property.timezone).where(Property.id == lease.property_id)
+    )
+    assert timezone is not None
+    return timezone
+
+
+def day_of(timezone: str, stamp: object = None) -> date:
+    """The day at the property of one of the provider's timestamps (Unix
+    seconds); of now when there is none."""
+    moment = (
+        datetime.fromtimestamp(stamp, tz=UTC) if isinstance(stamp, int) else utc_now()
+    )
+    return local_today(timezone, moment)
 
 
 async def entry_by_external_id(

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.audit import service as audit
-from asset_anchor.billing import ledger, notices
+from asset_anchor.billing import ledger, notices, provider
 from asset_anchor.billing.errors import (
     AlreadyReversed,
     EntryNotFound,
@@ -41,7 +41,7 @@ from asset_anchor.kit.pagination import Order, SortColumn, Sorting, cut_page, pa
 from asset_anchor.kit.time import utc_now
 from asset_anchor.leases.errors import LeaseNotFound
 from asset_anchor.leases.terms import local_today
-from asset_anchor.models import Lease, LedgerEntry, Property
+from asset_anchor.models import Lease, LedgerEntry
 from asset_anchor.organizations.scope import StaffScope, get_owned, owned
 
 ENTRY_SORTING = Sorting(
@@ -59,10 +59,7 @@ async def lease_for_money(
     lease = await get_owned(session, scope, Lease, lease_id, LeaseNotFound, lock=True)
     if lease.status == "draft":
         raise LeaseNotInForce
-    timezone = await session.scalar(
-        select(Property.timezone).where(Property.id == lease.property_id)
-    )
-    assert timezone is not None
+    timezone = await provider.timezone_of(session, lease)
     return lease, local_today(timezone, utc_now())
 
 
@@ -301,7 +298,7 @@ async def refund(
         raise NotReversible("A payment made online is refunded through Stripe.")
     if body.method is None:
         raise RefundMethodRequired
-    refundable = payment.amount - await _refunded_amount(session, payment)
+    refundable = payment.amount - await ledger.refunded_amount(session, payment)
     if body.amount > refundable:
         raise RefundTooLarge(refundable_amount=refundable)
     available = await ledger.available_of(session, payment)
@@ -320,17 +317,6 @@ async def refund(
         reason=body.reason,
     )
     return await _record(session, scope, lease, entry, "ledger.refund_recorded")
-
-
-async def _refunded_amount(session: AsyncSession, payment: LedgerEntry) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.source_entry_id == payment.id,
-            LedgerEntry.entry_type == "refund",
-            ledger.not_reversed(),
-        )
-    )
-    return int(total or 0)
 
 
 # --- reading ----------------------------------------------------------------

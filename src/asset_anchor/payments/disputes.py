@@ -38,7 +38,6 @@ reversal when ``STRIPE_REFUND_APPLICATION_FEE`` says so, as for refunds.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,20 +46,18 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.billing import notices, provider
-from asset_anchor.integrations.stripe import StripeClient
+from asset_anchor.integrations.stripe import Lister, StripeClient, every
 from asset_anchor.jobs.outbox import enqueue
 from asset_anchor.kit.money import format_amount
-from asset_anchor.kit.time import utc_now
-from asset_anchor.leases.terms import local_today
 from asset_anchor.logging import get_logger
 from asset_anchor.models import (
     Lease,
     LedgerEntry,
     OnlinePayment,
-    Property,
     StripeDispute,
 )
-from asset_anchor.payments.refunds import catch_up, locked_payment, refundable_amount
+from asset_anchor.payments.refunds import catch_up, refundable_amount
+from asset_anchor.payments.service import locked_payment_of
 from asset_anchor.settings import Settings
 
 log = get_logger(__name__)
@@ -78,21 +75,13 @@ async def apply_dispute(
     status = str(dispute.get("status") or "")
     if status.startswith("warning_"):
         return f"an inquiry ({status}): no money moved"
-    found = await session.scalar(
-        select(OnlinePayment.id).where(
-            OnlinePayment.stripe_payment_intent_id == dispute.get("payment_intent")
-        )
-    )
-    if found is None:
+    payment = await locked_payment_of(session, dispute.get("payment_intent"))
+    if payment is None:
         return "unknown payment intent"
-    payment = await locked_payment(session, found)
     if not await catch_up(session, stripe, payment):
         return "the payment is not in the ledger"
     lease = await provider.locked_lease(session, payment.lease_id)
-    timezone = await session.scalar(
-        select(Property.timezone).where(Property.id == lease.property_id)
-    )
-    assert timezone is not None
+    timezone = await provider.timezone_of(session, lease)
 
     dispute_id = str(dispute["id"])
     outcome = [status]
@@ -105,7 +94,9 @@ async def apply_dispute(
         if status != "won":
             await _tell(session, lease, payment, dispute)
             outcome.append("tenants and staff told")
-    if status == "won" and await _give_back(session, lease, payment, dispute, taken):
+    if status == "won" and await _give_back(
+        session, lease, payment, dispute, taken, timezone
+    ):
         outcome.append("recorded again in the ledger")
     if await _follow(session, payment, dispute_id, taken.amount, status):
         outcome.append("money to move")
@@ -128,13 +119,7 @@ async def _take_back(
     entry = await session.get(LedgerEntry, payment.ledger_entry_id)
     assert entry is not None
     amount = int(dispute.get("amount") or entry.amount)
-    created = dispute.get("created")
-    on = local_today(
-        timezone,
-        datetime.fromtimestamp(created, tz=UTC)
-        if isinstance(created, int)
-        else utc_now(),
-    )
+    on = provider.day_of(timezone, dispute.get("created"))
     reason = f"Disputed by the cardholder ({_words(dispute.get('reason'))})"
     key = f"{dispute['id']}:opened"
     if amount >= entry.amount and await refundable_amount(session, entry, payment) == (
@@ -154,18 +139,15 @@ async def _give_back(
     payment: OnlinePayment,
     dispute: dict[str, Any],
     taken: LedgerEntry,
+    timezone: str,
 ) -> bool:
     """The dispute was won: what it took is paid again (tenants get a receipt)."""
-    timezone = await session.scalar(
-        select(Property.timezone).where(Property.id == lease.property_id)
-    )
-    assert timezone is not None
     again = await provider.record_payment(
         session,
         lease,
         amount=taken.amount,
         method=payment.method,
-        received_on=local_today(timezone, utc_now()),
+        received_on=provider.day_of(timezone),
         external_id=f"{dispute['id']}:won",
         description="Paid online; the dispute was won",
     )
@@ -358,19 +340,14 @@ async def _pay_out_again(
 
 
 async def _earlier(
-    lister: Callable[..., Awaitable[dict[str, Any]]], dispute_id: str, **where: Any
+    lister: Lister, dispute_id: str, **where: Any
 ) -> dict[str, Any] | None:
     """The object a list of Stripe's holds for this dispute (by the id we put
     in its metadata), if an earlier try made one."""
-    after: str | None = None
-    while True:
-        page = await lister(**where, starting_after=after)
-        for one in page.get("data") or []:
-            if (one.get("metadata") or {}).get("dispute_id") == dispute_id:
-                return dict(one)
-        if not page.get("has_more") or not page.get("data"):
-            return None
-        after = str(page["data"][-1]["id"])
+    async for one in every(lister, **where):
+        if (one.get("metadata") or {}).get("dispute_id") == dispute_id:
+            return dict(one)
+    return None
 
 
 async def _dispute_row(

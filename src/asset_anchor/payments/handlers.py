@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from asset_anchor.integrations.stripe import StripeClient, StripeError
-from asset_anchor.models import OnlinePayment
 from asset_anchor.payments import connect, disputes, refunds
 from asset_anchor.payments.events import handles
-from asset_anchor.payments.service import refresh_payment
+from asset_anchor.payments.service import locked_payment_of, refresh_payment
 
 
 @handles(
@@ -51,7 +49,8 @@ async def refunds_changed(
     charge_id = about["id"] if about.get("object") == "charge" else about.get("charge")
     if not charge_id:
         return "not the refund of a charge"
-    await _lock_payment_of(session, about.get("payment_intent"))
+    # Locked before the charge is fetched (see ``refresh_payment``).
+    await locked_payment_of(session, about.get("payment_intent"))
     try:
         charge = await stripe.retrieve_charge(str(charge_id))
     except StripeError as error:
@@ -72,7 +71,7 @@ async def dispute_changed(
     session: AsyncSession, stripe: StripeClient, event: dict[str, Any]
 ) -> str:
     dispute_id = str(event["data"]["object"]["id"])
-    await _lock_payment_of(session, event["data"]["object"].get("payment_intent"))
+    await locked_payment_of(session, event["data"]["object"].get("payment_intent"))
     try:
         dispute = await stripe.retrieve_dispute(dispute_id)
     except StripeError as error:
@@ -94,16 +93,3 @@ async def account_deauthorized(
     session: AsyncSession, stripe: StripeClient, event: dict[str, Any]
 ) -> str:
     return await connect.disconnect(session, event)
-
-
-async def _lock_payment_of(session: AsyncSession, intent_id: Any) -> None:
-    """Lock our payment of the PaymentIntent an event is about, before its
-    objects are fetched: the answer is then at least as new as whatever an
-    earlier handler applied (the lock is taken again, at no cost, where the
-    answer is applied)."""
-    if intent_id:
-        await session.execute(
-            select(OnlinePayment.id)
-            .where(OnlinePayment.stripe_payment_intent_id == str(intent_id))
-            .with_for_update()
-        )

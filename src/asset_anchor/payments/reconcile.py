@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from asset_anchor.integrations.stripe import StripeClient, StripeError
+from asset_anchor.integrations.stripe import StripeClient, StripeError, pages
 from asset_anchor.jobs.context import job_session
 from asset_anchor.jobs.outbox import dispatch_pending
 from asset_anchor.kit.time import utc_now
@@ -148,13 +148,9 @@ async def _store_missed_events(
 ) -> None:
     settings: Settings = ctx["settings"]
     latest = int(report.until.timestamp())
-    after: str | None = None
-    while True:
-        page = await stripe.list_events(
-            created_gte=int(report.since.timestamp()),
-            starting_after=after,
-            limit=PAGE_SIZE,
-        )
+    async for page in pages(
+        stripe.list_events, created_gte=int(report.since.timestamp()), limit=PAGE_SIZE
+    ):
         listed = [e for e in page.get("data") or [] if events.is_event(e)]
         report.events_seen += len(listed)
         async with job_session(ctx) as session:
@@ -176,9 +172,6 @@ async def _store_missed_events(
                         type=event["type"],
                     )
         await dispatch_pending(session, ctx.get("redis"), settings)
-        if not page.get("has_more") or not page.get("data"):
-            return
-        after = str(page["data"][-1]["id"])
 
 
 async def _refresh_open_payments(

@@ -19,7 +19,6 @@ order. Stripe is never called while the lease is locked.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -31,24 +30,25 @@ from asset_anchor.billing import service as billing
 from asset_anchor.billing.errors import EntryNotFound, NotReversible, RefundTooLarge
 from asset_anchor.billing.schemas import EntryOut, RefundIn
 from asset_anchor.email.service import queue_email
-from asset_anchor.integrations.stripe import StripeClient, StripeError
+from asset_anchor.integrations.stripe import StripeClient, StripeError, every
 from asset_anchor.jobs.outbox import enqueue
 from asset_anchor.kit.money import format_amount
-from asset_anchor.kit.time import utc_now
-from asset_anchor.leases.terms import local_today
 from asset_anchor.logging import get_logger
 from asset_anchor.models import (
     Lease,
     LedgerEntry,
     OnlinePayment,
-    Property,
     StripeRefund,
     User,
 )
 from asset_anchor.organizations.scope import StaffScope, owned
 from asset_anchor.payments.errors import PaymentsNotConfigured, RefundNotFound
 from asset_anchor.payments.refund_schemas import RefundRequestOut
-from asset_anchor.payments.service import apply_payment_intent
+from asset_anchor.payments.service import (
+    apply_payment_intent,
+    locked_payment,
+    locked_payment_of,
+)
 from asset_anchor.settings import Settings
 
 log = get_logger(__name__)
@@ -145,17 +145,6 @@ async def request_refund(
     return refund
 
 
-async def locked_payment(session: AsyncSession, payment_id: uuid.UUID) -> OnlinePayment:
-    payment = await session.scalar(
-        select(OnlinePayment)
-        .where(OnlinePayment.id == payment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert payment is not None
-    return payment
-
-
 async def _reversed(session: AsyncSession, entry: LedgerEntry) -> bool:
     if entry.entry_type != "payment" or entry.reverses_id is not None:
         return True
@@ -171,20 +160,14 @@ async def refundable_amount(
     """What is left to refund of a payment: its amount less the refunds in the
     ledger and those asked for that Stripe has not settled yet (a succeeded
     refund is always in the ledger, written in the same transaction)."""
-    recorded = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.source_entry_id == entry.id,
-            LedgerEntry.entry_type == "refund",
-            ledger.not_reversed(),
-        )
-    )
+    recorded = await ledger.refunded_amount(session, entry)
     asked = await session.scalar(
         select(func.coalesce(func.sum(StripeRefund.amount), 0)).where(
             StripeRefund.online_payment_id == payment.id,
             StripeRefund.status.in_(IN_FLIGHT),
         )
     )
-    return entry.amount - int(recorded or 0) - int(asked or 0)
+    return entry.amount - recorded - int(asked or 0)
 
 
 # --- sending (the job) ------------------------------------------------------
@@ -274,14 +257,7 @@ async def charge_refunds(
     shown = charge.get("refunds")
     if isinstance(shown, dict) and not shown.get("has_more"):
         return list(shown.get("data") or [])
-    found: list[dict[str, Any]] = []
-    after: str | None = None
-    while True:
-        page = await stripe.list_refunds(charge=str(charge["id"]), starting_after=after)
-        found += page.get("data") or []
-        if not page.get("has_more") or not page.get("data"):
-            return found
-        after = str(page["data"][-1]["id"])
+    return [one async for one in every(stripe.list_refunds, charge=str(charge["id"]))]
 
 
 async def _refused(
@@ -308,15 +284,9 @@ async def apply_charge(
 ) -> str:
     """Bring our refunds and the ledger to match a charge's refunds as Stripe
     has them now (``charge`` fetched with its refunds); say what was done."""
-    intent_id = charge.get("payment_intent")
-    found = await session.scalar(
-        select(OnlinePayment.id).where(
-            OnlinePayment.stripe_payment_intent_id == intent_id
-        )
-    )
-    if found is None:
+    payment = await locked_payment_of(session, charge.get("payment_intent"))
+    if payment is None:
         return "unknown payment intent"
-    payment = await locked_payment(session, found)
     if not await catch_up(session, stripe, payment):
         return "the payment is not in the ledger"
     every = await charge_refunds(stripe, charge)
@@ -400,7 +370,8 @@ async def settle(
     if status == "succeeded" and recorded is None:
         entry = await session.get(LedgerEntry, payment.ledger_entry_id)
         assert entry is not None
-        day = await _day_of(session, lease, stripe_refund.get("created"))
+        timezone = await provider.timezone_of(session, lease)
+        day = provider.day_of(timezone, stripe_refund.get("created"))
         row = await provider.record_refund(
             session,
             lease,
@@ -419,7 +390,7 @@ async def settle(
             session,
             lease,
             recorded,
-            on=await _day_of(session, lease, None),
+            on=provider.day_of(await provider.timezone_of(session, lease)),
             reason=f"The refund did not go through: {failure}",
             external_id=f"{refund_id}:failed",
         )
@@ -482,20 +453,6 @@ def _update(
         entity_id=refund.id,
         changes=changes,
     )
-
-
-async def _day_of(session: AsyncSession, lease: Lease, created: Any) -> date:
-    """The day at the property of a Stripe timestamp (or of now)."""
-    timezone = await session.scalar(
-        select(Property.timezone).where(Property.id == lease.property_id)
-    )
-    assert timezone is not None
-    moment = (
-        datetime.fromtimestamp(created, tz=UTC)
-        if isinstance(created, int)
-        else utc_now()
-    )
-    return local_today(timezone, moment)
 
 
 # --- telling ----------------------------------------------------------------

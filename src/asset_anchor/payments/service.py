@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import any_, func, select
@@ -35,7 +34,6 @@ from asset_anchor.kit.money import format_amount
 from asset_anchor.kit.pagination import SortColumn, Sorting, cut_page, paginate
 from asset_anchor.kit.time import utc_now
 from asset_anchor.leases.errors import LeaseNotFound
-from asset_anchor.leases.terms import local_today
 from asset_anchor.logging import get_logger
 from asset_anchor.models import (
     Lease,
@@ -255,25 +253,46 @@ def _failure_of(intent: dict[str, Any]) -> str | None:
     return str(message)[:500] if message else None
 
 
+async def locked_payment(session: AsyncSession, payment_id: uuid.UUID) -> OnlinePayment:
+    """An online payment, its row locked and read afresh. Its lock comes
+    before its lease's, everywhere."""
+    payment = await session.scalar(
+        select(OnlinePayment)
+        .where(OnlinePayment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert payment is not None
+    return payment
+
+
+async def locked_payment_of(
+    session: AsyncSession, intent_id: str | None
+) -> OnlinePayment | None:
+    """Our payment of a PaymentIntent, its row locked and read afresh."""
+    if not intent_id:
+        return None
+    found: OnlinePayment | None = await session.scalar(
+        select(OnlinePayment)
+        .where(OnlinePayment.stripe_payment_intent_id == intent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return found
+
+
 async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) -> str:
     """Bring our payment and the ledger to match a PaymentIntent as Stripe has
     it now; say what was done. Safe to run any number of times. ``intent``
     must have been fetched while the payment's row was locked
     (``refresh_payment``), so that no older look is applied after a newer."""
-    payment = await session.scalar(
-        select(OnlinePayment)
-        .where(OnlinePayment.stripe_payment_intent_id == intent["id"])
-        .with_for_update()
-    )
+    payment = await locked_payment_of(session, intent["id"])
     if payment is None:
         return "unknown payment intent"
     lease = await provider.locked_lease(session, payment.lease_id)
     before, after = payment.status, status_of(intent)
-    timezone = await session.scalar(
-        select(Property.timezone).where(Property.id == lease.property_id)
-    )
-    assert timezone is not None
-    today = local_today(timezone, utc_now())
+    timezone = await provider.timezone_of(session, lease)
+    today = provider.day_of(timezone)
 
     outcome = f"{before} -> {after}"
     if after == "succeeded" and payment.ledger_entry_id is None:
@@ -282,7 +301,8 @@ async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) ->
             lease,
             amount=int(intent.get("amount_received") or payment.amount),
             method=payment.method,
-            received_on=_received_on(intent, timezone) or today,
+            # The day the money was taken: the charge's.
+            received_on=provider.day_of(timezone, _charge_created(intent)),
             external_id=intent["id"],
             description="Paid online",
         )
@@ -327,14 +347,7 @@ async def _take_back(
     refund row, so a refund is never taken back twice)."""
     reason = f"The bank payment failed: {_failure_of(intent) or 'returned'}"
     key = f"{intent['id']}:failed"
-    refunded = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.source_entry_id == entry.id,
-            LedgerEntry.entry_type == "refund",
-            ledger.not_reversed(),
-        )
-    )
-    left = entry.amount - int(refunded or 0)
+    left = entry.amount - await ledger.refunded_amount(session, entry)
     if left == entry.amount:
         written = await provider.reverse(
             session, lease, entry, on=today, reason=reason, external_id=key
@@ -361,24 +374,15 @@ async def refresh_payment(
     apply it. Fetched under the lock, Stripe's answer is at least as new as
     the one any earlier handler applied, so a slow handler's older look can
     never undo a newer one. Raises ``StripeError``."""
-    found = await session.scalar(
-        select(OnlinePayment.id)
-        .where(OnlinePayment.stripe_payment_intent_id == intent_id)
-        .with_for_update()
-    )
-    if found is None:
+    if await locked_payment_of(session, intent_id) is None:
         return "unknown payment intent"
     intent = await stripe.retrieve_payment_intent(intent_id)
     return await apply_payment_intent(session, intent)
 
 
-def _received_on(intent: dict[str, Any], timezone: str) -> Any:
-    """The day the money was taken, at the property: the charge's creation."""
+def _charge_created(intent: dict[str, Any]) -> Any:
     charge = intent.get("latest_charge")
-    created = charge.get("created") if isinstance(charge, dict) else None
-    if not isinstance(created, int):
-        return None
-    return local_today(timezone, datetime.fromtimestamp(created, tz=UTC))
+    return charge.get("created") if isinstance(charge, dict) else None
 
 
 async def tell_of_failure(

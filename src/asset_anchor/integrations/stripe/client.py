@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +126,29 @@ def _error_of(response: httpx.Response) -> StripeError:
         error_type=body.get("type"),
         request_id=response.headers.get("request-id"),
     )
+
+
+Lister = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def pages(lister: Lister, **params: Any) -> AsyncIterator[dict[str, Any]]:
+    """Each page of one of Stripe's lists (``lister`` is a ``list_*`` method
+    of the client, ``params`` its arguments), following ``starting_after``."""
+    after: str | None = None
+    while True:
+        page = await lister(**params, starting_after=after)
+        yield page
+        items = page.get("data") or []
+        if not page.get("has_more") or not items:
+            return
+        after = str(items[-1]["id"])
+
+
+async def every(lister: Lister, **params: Any) -> AsyncIterator[dict[str, Any]]:
+    """Each item of one of Stripe's lists, page after page."""
+    async for page in pages(lister, **params):
+        for item in page.get("data") or []:
+            yield item
 
 
 class StripeClient:
