@@ -13,7 +13,7 @@ A run does two things, each repair logged:
    overlap brings them to the next run.
 2. **Payments.** Each online payment still pending or processing that has
    not changed for a few minutes has its PaymentIntent fetched and applied
-   (``apply_payment_intent``), which catches a success or failure whose event
+   (``service.apply_to``), which catches a success or failure whose event
    was lost in a way the first step cannot see. Payments are looked at the
    longest-unchanged first, a bounded number per run; one found unchanged is
    marked looked-at, so the others get their turn.
@@ -50,7 +50,7 @@ from asset_anchor.models import (
     StripeEvent,
 )
 from asset_anchor.payments import connect, events
-from asset_anchor.payments.service import apply_payment_intent, status_of
+from asset_anchor.payments.service import apply_to, status_of
 from asset_anchor.settings import Settings
 
 log = get_logger(__name__)
@@ -225,7 +225,7 @@ async def _refresh_open_payments(
                     .values(updated_at=func.now())
                 )
                 continue
-            outcome = await apply_payment_intent(session, intent)
+            outcome = await apply_to(session, payment, intent)
         await dispatch_pending(session, ctx.get("redis"), settings)
         report.payments_repaired.append((payment_id, outcome))
         log.info(

@@ -45,7 +45,7 @@ from asset_anchor.organizations.scope import StaffScope, owned
 from asset_anchor.payments.errors import PaymentsNotConfigured, RefundNotFound
 from asset_anchor.payments.refund_schemas import RefundRequestOut
 from asset_anchor.payments.service import (
-    apply_payment_intent,
+    apply_to,
     locked_payment,
     locked_payment_of,
 )
@@ -305,7 +305,7 @@ async def catch_up(
     when an event about its money came before the one about its success."""
     if payment.ledger_entry_id is None and payment.stripe_payment_intent_id:
         intent = await stripe.retrieve_payment_intent(payment.stripe_payment_intent_id)
-        await apply_payment_intent(session, intent)
+        await apply_to(session, payment, intent)
     return payment.ledger_entry_id is not None
 
 

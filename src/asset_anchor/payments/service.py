@@ -7,7 +7,7 @@ comes from the caller's ``Idempotency-Key``, and Stripe's idempotency key from
 the payment's id, so a retried request, even one whose first try died after
 Stripe answered, finds the same PaymentIntent instead of making a second.
 
-From then on only Stripe's word counts: ``apply_payment_intent`` takes the
+From then on only Stripe's word counts: ``apply_to`` takes the
 PaymentIntent as Stripe has it now (refetched, never the event's old copy)
 and brings our row and the ledger to match, whatever order the events came
 in: the ledger gets its payment when it succeeded, and loses it again when a
@@ -281,14 +281,13 @@ async def locked_payment_of(
     return found
 
 
-async def apply_payment_intent(session: AsyncSession, intent: dict[str, Any]) -> str:
-    """Bring our payment and the ledger to match a PaymentIntent as Stripe has
-    it now; say what was done. Safe to run any number of times. ``intent``
-    must have been fetched while the payment's row was locked
-    (``refresh_payment``), so that no older look is applied after a newer."""
-    payment = await locked_payment_of(session, intent["id"])
-    if payment is None:
-        return "unknown payment intent"
+async def apply_to(
+    session: AsyncSession, payment: OnlinePayment, intent: dict[str, Any]
+) -> str:
+    """Bring our payment and the ledger to match its PaymentIntent as Stripe
+    has it now; say what was done. Safe to run any number of times. The
+    caller holds the payment's row lock and fetched ``intent`` after taking
+    it (``refresh_payment``), so no older look is applied after a newer."""
     lease = await provider.locked_lease(session, payment.lease_id)
     before, after = payment.status, status_of(intent)
     timezone = await provider.timezone_of(session, lease)
@@ -374,10 +373,11 @@ async def refresh_payment(
     apply it. Fetched under the lock, Stripe's answer is at least as new as
     the one any earlier handler applied, so a slow handler's older look can
     never undo a newer one. Raises ``StripeError``."""
-    if await locked_payment_of(session, intent_id) is None:
+    payment = await locked_payment_of(session, intent_id)
+    if payment is None:
         return "unknown payment intent"
     intent = await stripe.retrieve_payment_intent(intent_id)
-    return await apply_payment_intent(session, intent)
+    return await apply_to(session, payment, intent)
 
 
 def _charge_created(intent: dict[str, Any]) -> Any:
