@@ -99,7 +99,9 @@ class DispositionIn(Body):
     reference: Reference | None = None
 
 
-class EntryOut(BaseModel):
+class LedgerEntryFields(BaseModel):
+    """A ledger entry as anyone who may see it sees it."""
+
     id: uuid.UUID
     lease_id: uuid.UUID
     entry_type: EntryType
@@ -128,8 +130,13 @@ class EntryOut(BaseModel):
     unapplied_amount: int | None = Field(
         description="A payment's or credit's part not yet applied to a charge."
     )
-    created_by_id: uuid.UUID | None
     created_at: datetime
+
+
+class EntryOut(LedgerEntryFields):
+    """A ledger entry as staff see it: with who wrote it."""
+
+    created_by_id: uuid.UUID | None
 
 
 class BalanceOut(BaseModel):

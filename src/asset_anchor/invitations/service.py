@@ -146,15 +146,7 @@ async def _email_context(
         "expires_days": settings.invitation_ttl_days,
     }
     if invitation.lease_id is not None:
-        row = (
-            await session.execute(
-                select(Unit.label, Property.name)
-                .select_from(Lease)
-                .join(Unit, Unit.id == Lease.unit_id)
-                .join(Property, Property.id == Lease.property_id)
-                .where(Lease.id == invitation.lease_id)
-            )
-        ).one()
+        row = await _unit_and_property(session, invitation.lease_id)
         context.update(unit_label=row.label, property_name=row.name)
     return context
 
@@ -451,6 +443,19 @@ async def _by_token(
     return invitation
 
 
+async def _unit_and_property(session: AsyncSession, lease_id: uuid.UUID) -> Any:
+    """The ``label`` of a lease's unit and the ``name`` of its property."""
+    return (
+        await session.execute(
+            select(Unit.label, Property.name)
+            .select_from(Lease)
+            .join(Unit, Unit.id == Lease.unit_id)
+            .join(Property, Property.id == Lease.property_id)
+            .where(Lease.id == lease_id)
+        )
+    ).one()
+
+
 async def preview(session: AsyncSession, token: str) -> InvitationPreview:
     """What the token's holder is invited to, for the acceptance page."""
     invitation = await _by_token(session, token)
@@ -458,15 +463,7 @@ async def preview(session: AsyncSession, token: str) -> InvitationPreview:
     assert organization is not None
     property_name = unit_label = None
     if invitation.lease_id is not None:
-        row = (
-            await session.execute(
-                select(Unit.label, Property.name)
-                .select_from(Lease)
-                .join(Unit, Unit.id == Lease.unit_id)
-                .join(Property, Property.id == Lease.property_id)
-                .where(Lease.id == invitation.lease_id)
-            )
-        ).one()
+        row = await _unit_and_property(session, invitation.lease_id)
         property_name, unit_label = row.name, row.label
     account = await accounts.user_by_email(session, invitation.email)
     return InvitationPreview(

@@ -7,12 +7,12 @@ notes and internal ids of other people stay out.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel, Field
 
 from asset_anchor.billing.report_schemas import NextDueOut
-from asset_anchor.billing.schemas import BalanceOut, EntryType
+from asset_anchor.billing.schemas import BalanceOut, LedgerEntryFields
 from asset_anchor.leases.schemas import LateFee, LeaseStatus
 from asset_anchor.properties.schemas import Address, AreaUnit, Bathrooms
 
@@ -90,33 +90,6 @@ class MyBalance(BalanceOut):
     )
 
 
-class MyEntry(BaseModel):
+class MyEntry(LedgerEntryFields):
     """A ledger entry as a tenant sees it: who on the staff wrote it is not
     shown."""
-
-    id: uuid.UUID
-    lease_id: uuid.UUID
-    entry_type: EntryType
-    category: str
-    amount: int = Field(description="Positive, in the currency's minor unit.")
-    currency: str
-    balance_effect: int = Field(
-        description="What the entry does to the balance: + owed, - paid."
-    )
-    effective_on: date
-    period_start: date | None
-    period_end: date | None
-    source_entry_id: uuid.UUID | None
-    reverses_id: uuid.UUID | None
-    reversed_by_id: uuid.UUID | None
-    method: str | None
-    reference: str | None
-    description: str | None
-    reason: str | None
-    open_amount: int | None = Field(
-        description="A charge's part still unpaid; null for other entries."
-    )
-    unapplied_amount: int | None = Field(
-        description="A payment's or credit's part not yet applied to a charge."
-    )
-    created_at: datetime
