@@ -454,21 +454,28 @@ async def _login_failed(
     # An address without an account locks the same way, so the answer to the
     # failure that locks tells nothing; only a real account is told by email.
     if user is not None:
-        record_event(
-            session,
-            "account_locked",
-            user_id=user.id,
-            client=client,
-            seconds=locked_seconds,
-        )
-        queue_email(
-            session,
-            kind="account_locked",
-            to_address=user.email,
-            to_name=user.full_name,
-            context={"locked_minutes": max(1, round(locked_seconds / 60))},
-        )
+        _tell_of_lock(session, user, client, locked_seconds)
     raise AccountLocked(locked_seconds, "Too many failed sign-ins; try again later.")
+
+
+def _tell_of_lock(
+    session: AsyncSession, user: User, client: Client, locked_seconds: int
+) -> None:
+    """A lock is a security event, and its owner hears of it by email."""
+    record_event(
+        session,
+        "account_locked",
+        user_id=user.id,
+        client=client,
+        seconds=locked_seconds,
+    )
+    queue_email(
+        session,
+        kind="account_locked",
+        to_address=user.email,
+        to_name=user.full_name,
+        context={"locked_minutes": max(1, round(locked_seconds / 60))},
+    )
 
 
 async def refresh(
@@ -769,20 +776,7 @@ async def wrong_password(
     locked_seconds = await guard.login_failed(user.email_normalized, client.address)
     if locked_seconds is None:
         raise WrongPassword
-    record_event(
-        session,
-        "account_locked",
-        user_id=user.id,
-        client=client,
-        seconds=locked_seconds,
-    )
-    queue_email(
-        session,
-        kind="account_locked",
-        to_address=user.email,
-        to_name=user.full_name,
-        context={"locked_minutes": max(1, round(locked_seconds / 60))},
-    )
+    _tell_of_lock(session, user, client, locked_seconds)
     raise AccountLocked(locked_seconds, "Too many wrong passwords; try again later.")
 
 
